@@ -1,0 +1,516 @@
+package blivet
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/blivet-go/blivet/internal/handover"
+	"github.com/blivet-go/blivet/notify"
+	"github.com/blivet-go/blivet/pidfile"
+	"github.com/blivet-go/blivet/privdrop"
+	"github.com/blivet-go/blivet/stages"
+	"github.com/blivet-go/blivet/stages/chdir"
+	"github.com/blivet-go/blivet/stages/closefds"
+	"github.com/blivet-go/blivet/stages/env"
+	"github.com/blivet-go/blivet/stages/fork"
+	"github.com/blivet-go/blivet/stages/output"
+	"github.com/blivet-go/blivet/stages/setsid"
+	"github.com/blivet-go/blivet/stages/signals"
+	"github.com/blivet-go/blivet/stages/stdio"
+	"github.com/blivet-go/blivet/stages/umask"
+)
+
+// Names of the pipeline vocabulary, re-exported from package stages.
+type (
+	// Stage is one step of the pipeline; see stages.Stage.
+	Stage = stages.Stage
+	// State is what stages and hooks run against; see stages.State.
+	State = stages.State
+	// Error is the error type of every failure; see stages.Error.
+	Error = stages.Error
+	// Role tells which process generation is running; see stages.Role.
+	Role = stages.Role
+	// Outcome is what the launcher learned; see stages.Outcome.
+	Outcome = stages.Outcome
+)
+
+// Exit codes (sysexits.h), re-exported from package stages.
+const (
+	ExitOK          = stages.ExitOK
+	ExitUsage       = stages.ExitUsage
+	ExitNoInput     = stages.ExitNoInput
+	ExitNoUser      = stages.ExitNoUser
+	ExitUnavailable = stages.ExitUnavailable
+	ExitSoftware    = stages.ExitSoftware
+	ExitOSErr       = stages.ExitOSErr
+	ExitCantCreate  = stages.ExitCantCreate
+	ExitTempFail    = stages.ExitTempFail
+	ExitNoPerm      = stages.ExitNoPerm
+)
+
+// Sentinel errors, one per exit code, for errors.Is.
+var (
+	ErrUsage      = stages.ErrUsage
+	ErrNoInput    = stages.ErrNoInput
+	ErrNoUser     = stages.ErrNoUser
+	ErrLocked     = stages.ErrLocked
+	ErrSoftware   = stages.ErrSoftware
+	ErrOS         = stages.ErrOS
+	ErrCantCreate = stages.ErrCantCreate
+	ErrTimeout    = stages.ErrTimeout
+	ErrNoPerm     = stages.ErrNoPerm
+)
+
+// The generations, re-exported from package stages.
+const (
+	RoleLauncher     = stages.RoleLauncher
+	RoleIntermediate = stages.RoleIntermediate
+	RoleDaemon       = stages.RoleDaemon
+	RoleForeground   = stages.RoleForeground
+)
+
+// ExitCodeOf returns the exit code for err: 0 for nil, the code carried by
+// an ExitCode() method in 1..255, 70 otherwise.
+func ExitCodeOf(err error) int { return stages.ExitCodeOf(err) }
+
+// DefaultStages returns the default pipeline, in order: signals, fork,
+// setsid, fork2, umask, chdir, stdio, pidfile, env, output, closefds,
+// privdrop, notify.
+func DefaultStages() []Stage {
+	return []Stage{
+		signals.New(), fork.First(), setsid.New(), fork.Second(),
+		umask.New(), chdir.New(), stdio.New(), pidfile.New(), env.New(),
+		output.New(), closefds.New(), privdrop.New(), notify.New(),
+	}
+}
+
+// step is one entry of the flattened pipeline: a stage or a hook.
+type step struct {
+	stage Stage
+	hook  *hookSpec
+	owner string // the stage this step belongs to
+}
+
+func (s step) name() string {
+	if s.hook != nil {
+		return s.hook.name()
+	}
+	return s.stage.Name()
+}
+
+func (s step) id() string {
+	if s.hook != nil {
+		return s.hook.name()
+	}
+	return fmt.Sprintf("stage %s %T", s.stage.Name(), s.stage)
+}
+
+type pipeline struct {
+	steps       []step
+	fingerprint string
+}
+
+func indexOf(list []Stage, name string) int {
+	for i, st := range list {
+		if st.Name() == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// build applies the stage edits and hooks to the default pipeline.
+func build(c *config) (*pipeline, error) {
+	list := DefaultStages()
+	for _, e := range c.edits {
+		i := indexOf(list, e.target)
+		if i < 0 {
+			return nil, usageErr("%s: no stage named %q in the pipeline", e.desc, e.target)
+		}
+		if e.op != "remove" && e.stage == nil {
+			return nil, usageErr("%s: nil stage", e.desc)
+		}
+		switch e.op {
+		case "replace":
+			list[i] = e.stage
+		case "before":
+			list = append(list[:i], append([]Stage{e.stage}, list[i:]...)...)
+		case "after":
+			list = append(list[:i+1], append([]Stage{e.stage}, list[i+1:]...)...)
+		case "remove":
+			list = append(list[:i], list[i+1:]...)
+		}
+	}
+	seen := map[string]bool{}
+	for _, st := range list {
+		if seen[st.Name()] {
+			return nil, usageErr("two stages are named %q", st.Name())
+		}
+		seen[st.Name()] = true
+	}
+	for _, h := range c.hooks {
+		if !seen[h.stage] {
+			return nil, usageErr("%s: no stage named %q in the pipeline", h.name(), h.stage)
+		}
+		if h.fn == nil {
+			return nil, usageErr("%s: nil hook", h.name())
+		}
+	}
+	p := &pipeline{}
+	for _, st := range list {
+		for i := range c.hooks {
+			if h := &c.hooks[i]; h.stage == st.Name() && h.when == "before" {
+				p.steps = append(p.steps, step{hook: h, owner: st.Name()})
+			}
+		}
+		p.steps = append(p.steps, step{stage: st, owner: st.Name()})
+		for i := range c.hooks {
+			if h := &c.hooks[i]; h.stage == st.Name() && h.when == "after" {
+				p.steps = append(p.steps, step{hook: h, owner: st.Name()})
+			}
+		}
+	}
+	h := fnv.New64a()
+	for _, s := range p.steps {
+		fmt.Fprintln(h, s.id())
+	}
+	p.fingerprint = fmt.Sprintf("%016x", h.Sum64())
+	return p, nil
+}
+
+// firstStep returns the index of the first step (hooks included) that
+// belongs to the stage called name, or -1.
+func (p *pipeline) firstStep(name string) int {
+	for i, s := range p.steps {
+		if s.owner == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Context is the daemon's handle on the pipeline after Daemonize returns.
+// In the launcher (with WithLauncherReturn) it only reports the Outcome.
+type Context struct {
+	mu       sync.Mutex
+	p        *pipeline
+	state    *State
+	observer func(Event)
+	pos      int  // next step to run
+	dropEnd  int  // first step of the notify stage
+	closed   bool // Close ran
+}
+
+// Daemonize turns the calling program into a daemon and returns, in the
+// daemon, its *Context. See the package documentation for what happens in
+// each process generation. Code before Daemonize runs in every generation
+// and must be free of side effects.
+//
+// In the launcher, Daemonize does not return: it exits 0 once the daemon is
+// ready, or prints the daemon's error and exits with its code. Validation
+// errors (64, 77) are returned before any fork. With WithLauncherReturn it
+// returns the launcher's Context and the daemon's error instead.
+//
+// In foreground mode every failure is returned, never an exit.
+func Daemonize(opts ...Option) (*Context, error) {
+	marker, handed, markerErr := handover.Take()
+	c := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			return nil, usageErr("nil Option")
+		}
+		o.apply(c)
+	}
+	st := &State{Config: c.Config, Role: RoleLauncher}
+	if c.Foreground {
+		st.Role = RoleForeground
+	}
+	p, err := build(c)
+	if err == nil {
+		err = c.validate()
+	}
+	ctx := &Context{p: p, state: st, observer: c.observer}
+	if handed {
+		if line := adoptPipe(marker, markerErr); line != nil {
+			st.Line = line
+		}
+		if markerErr == nil && p != nil {
+			markerErr = marker.Verify(p.fingerprint)
+		}
+		if markerErr == nil && (marker.Role == "foreground") != c.Foreground {
+			markerErr = fmt.Errorf("%w: role %s does not match the options", handover.ErrForged, marker.Role)
+		}
+		if markerErr != nil {
+			return nil, ctx.fail(asError("handover", ExitUsage, markerErr), true)
+		}
+		switch marker.Role {
+		case "intermediate":
+			st.Role = RoleIntermediate
+		case "daemon":
+			st.Role = RoleDaemon
+		}
+		ctx.pos = marker.Next
+	}
+	if err != nil {
+		return nil, ctx.fail(asError("config", ExitUsage, err), true)
+	}
+	st.Fingerprint = p.fingerprint
+	st.KeepFDs = append(st.KeepFDs, c.KeepFDs...)
+
+	ctx.dropEnd = len(p.steps)
+	if i := p.firstStep("notify"); i >= 0 {
+		ctx.dropEnd = i
+	}
+	stop := len(p.steps)
+	if !c.AutoNotify {
+		if i := p.firstStep("privdrop"); i >= 0 {
+			stop = i
+		} else {
+			stop = ctx.dropEnd
+		}
+	}
+	if err := ctx.run(stop, true); err != nil {
+		return nil, err
+	}
+	if st.Outcome != nil {
+		return ctx.launcherDone()
+	}
+	if st.Role == RoleLauncher || st.Role == RoleIntermediate {
+		// A pipeline without fork stages ran to its end here: this
+		// process is the daemon.
+		st.Role = RoleDaemon
+	}
+	return ctx, nil
+}
+
+// adoptPipe wraps the marker's pipe when it really is the write end of a
+// pipe, so even a bad handover can be reported to the launcher.
+func adoptPipe(m handover.Marker, decodeErr error) stages.Line {
+	if decodeErr != nil || m.FD < 3 || !handover.IsPipeWriter(m.FD) {
+		return nil
+	}
+	return notify.NewPipe(os.NewFile(uintptr(m.FD), "blivet-ready"))
+}
+
+// run runs steps from c.pos up to (not including) stop. fromDaemonize
+// selects what a failure does in a detached generation: report and exit
+// (Daemonize) or return the error (Context methods), fatal errors always
+// ending the process.
+func (c *Context) run(stop int, fromDaemonize bool) error {
+	st := c.state
+	for c.pos < stop {
+		i := c.pos
+		st.NextStep = i + 1
+		err := c.runStep(c.p.steps[i])
+		c.pos = i + 1
+		if err != nil {
+			var e *Error
+			errors.As(err, &e)
+			return c.fail(e, fromDaemonize || e.Fatal)
+		}
+		if st.Outcome != nil {
+			if st.Role == RoleIntermediate {
+				os.Exit(0) // the daemon is started: let init adopt it
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+func (c *Context) runStep(s step) (err error) {
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Stage: s.name(), Code: ExitSoftware, Err: fmt.Errorf("panic: %v\n%s", r, debug.Stack())}
+		}
+		if err != nil {
+			err = stages.Wrap(s.name(), ExitCodeOf(err), err)
+			var e *Error
+			if errors.As(err, &e) && e.Stage == "" {
+				err = &Error{Stage: s.name(), Code: e.Code, Err: e.Err, Fatal: e.Fatal}
+			}
+		}
+		if c.observer != nil {
+			kind := StageRan
+			if s.hook != nil {
+				kind = HookRan
+			}
+			c.observer(Event{Kind: kind, Name: s.name(), Stage: s.owner, Role: c.state.Role, Err: err, Duration: time.Since(start)})
+		}
+	}()
+	if s.hook != nil {
+		return s.hook.fn(c.state)
+	}
+	return s.stage.Run(c.state)
+}
+
+// fail ends the pipeline with e: it runs the cleanups, and when exit is set
+// in a generation with a line to the launcher, reports e there and exits
+// with its code. Otherwise it returns e.
+func (c *Context) fail(e *Error, exit bool) error {
+	if c.state.Line != nil && exit {
+		_ = c.state.RunCleanups()
+		_ = c.state.Line.Fail(e)
+		os.Exit(e.Code)
+	}
+	if exit {
+		_ = c.state.RunCleanups()
+	}
+	return e
+}
+
+// launcherDone ends the launcher's part with the daemon's outcome.
+func (c *Context) launcherDone() (*Context, error) {
+	out := c.state.Outcome
+	if c.state.Config.LauncherReturn {
+		return c, out.Err
+	}
+	if out.Err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), out.Err)
+	}
+	os.Exit(out.ExitCode)
+	return nil, nil
+}
+
+// IsDaemon reports whether this Context belongs to the daemon (or the
+// foreground process) rather than to a launcher returned by
+// WithLauncherReturn.
+func (c *Context) IsDaemon() bool { return c.state.Outcome == nil }
+
+// Role returns the generation this Context belongs to.
+func (c *Context) Role() Role { return c.state.Role }
+
+// Outcome returns what the launcher learned about the daemon: its PID, the
+// exit code and the reported error. It is the zero Outcome in the daemon.
+func (c *Context) Outcome() Outcome {
+	if c.state.Outcome == nil {
+		return Outcome{}
+	}
+	return *c.state.Outcome
+}
+
+// State returns the pipeline state, for frameworks and tests.
+func (c *Context) State() *State { return c.state }
+
+func (c *Context) daemonOnly(op string) error {
+	if !c.IsDaemon() {
+		return stages.Errorf(op, ExitSoftware, "called in the launcher, not the daemon")
+	}
+	return nil
+}
+
+// ChownPaths hands the output files and a standalone lockfile (never the
+// pidfile) to the configured user and group, still privileged. It is done
+// once; DropPrivileges calls it unless WithChownPaths(false).
+func (c *Context) ChownPaths() error {
+	if err := c.daemonOnly("chown"); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return privdrop.Chown(c.state)
+}
+
+// DropPrivileges runs the privdrop stage and its hooks (and any stage
+// placed between it and notify): chown, supplementary groups, setgid,
+// setuid, verified irreversible. A half-done drop ends the process with 77.
+func (c *Context) DropPrivileges() error {
+	if err := c.daemonOnly("privdrop"); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.run(c.dropEnd, false)
+}
+
+// NotifyParent tells the launcher the daemon is ready: the launcher exits
+// 0. It runs the rest of the pipeline (privdrop's steps if DropPrivileges
+// was not called and no drop is configured, then notify). It refuses, with
+// exit code 70 and without telling the launcher anything, while a
+// configured privilege drop has not run. If the launcher is gone it
+// returns an error with code 71. Calling it again is a no-op.
+func (c *Context) NotifyParent() error {
+	if err := c.daemonOnly("notify"); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pos >= len(c.p.steps) {
+		return nil
+	}
+	if c.state.PrivilegesPending() {
+		return stages.Errorf("notify", ExitSoftware,
+			"refusing to report ready before the configured privilege drop (user %q, group %q): call DropPrivileges first",
+			c.state.Config.User, c.state.Config.Group)
+	}
+	return c.run(len(c.p.steps), false)
+}
+
+// ReportError reports err and ends the process with its exit code (see
+// ExitCodeOf): to the launcher in daemon mode, which prints it and exits
+// with that code; to stderr in foreground mode. The pidfile is removed
+// first. It does not return.
+func (c *Context) ReportError(err error) {
+	e := toError("app", err)
+	c.mu.Lock()
+	_ = c.state.RunCleanups()
+	if c.state.Line != nil && c.state.Line.File() != nil {
+		_ = c.state.Line.Fail(e)
+	} else {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), e)
+	}
+	os.Exit(e.Code)
+}
+
+// asError returns err's own *Error, or a new one for stage and code.
+func asError(stage string, code int, err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Stage: stage, Code: code, Err: err}
+}
+
+func toError(stage string, err error) *Error {
+	if err == nil {
+		err = errors.New("ReportError(nil)")
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Code >= 1 && e.Code <= 255 {
+		if e.Stage == "" {
+			return &Error{Stage: stage, Code: e.Code, Err: e.Err}
+		}
+		return e
+	}
+	return &Error{Stage: stage, Code: ExitCodeOf(err), Err: err}
+}
+
+// Close releases what the library holds: it removes the pidfile (while
+// still holding the lock), then unlocks. If the launcher was never told
+// the daemon is ready, it now learns the daemon ended before ready (70).
+// Close is idempotent; apps defer it.
+func (c *Context) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	err := c.state.RunCleanups()
+	if c.state.Line != nil {
+		if cerr := c.state.Line.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Cleanup is Close, under the name init-style code expects.
+func (c *Context) Cleanup() error { return c.Close() }

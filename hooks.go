@@ -1,0 +1,76 @@
+package blivet
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/blivet-go/blivet/stages"
+)
+
+// HookFunc is a function fired between stages. It runs in the process
+// generation that runs the stage it is attached to, against that
+// generation's State. An error (or a panic) aborts the pipeline and is
+// reported like a stage failure, naming the hook's registration site.
+type HookFunc func(s *State) error
+
+type hookSpec struct {
+	when  string // "before" or "after"
+	stage string
+	fn    HookFunc
+	site  string
+}
+
+func (h hookSpec) name() string {
+	return fmt.Sprintf("hook %s %s (%s)", h.when, h.stage, h.site)
+}
+
+// WithHookBefore fires fn just before the stage called stage runs. Hooks
+// before "privdrop" are where privileged initialisation goes (binding :80,
+// opening root-owned files) with WithAutoNotify. Repeated use is additive;
+// hooks on one stage fire in registration order.
+func WithHookBefore(stage string, fn HookFunc) Option {
+	h := hookSpec{"before", stage, fn, site(1)}
+	return option("WithHookBefore("+stage+") at "+h.site, func(c *config) { c.hooks = append(c.hooks, h) })
+}
+
+// WithHookAfter fires fn right after the stage called stage. After a fork
+// stage, the hook fires in the new generation (after "fork": in the
+// intermediate; after "fork2": in the daemon). Repeated use is additive.
+func WithHookAfter(stage string, fn HookFunc) Option {
+	h := hookSpec{"after", stage, fn, site(1)}
+	return option("WithHookAfter("+stage+") at "+h.site, func(c *config) { c.hooks = append(c.hooks, h) })
+}
+
+// EventKind tells what an Event reports.
+type EventKind int
+
+// Kinds of events.
+const (
+	StageRan EventKind = iota // a stage ran (or failed)
+	HookRan                   // a hook ran (or failed)
+)
+
+func (k EventKind) String() string {
+	if k == HookRan {
+		return "hook"
+	}
+	return "stage"
+}
+
+// Event reports one pipeline step to the observer set with WithObserver.
+type Event struct {
+	Kind     EventKind
+	Name     string        // the stage's name, or the hook's description
+	Stage    string        // the stage the step belongs to
+	Role     stages.Role   // the generation it ran in
+	Err      error         // nil on success
+	Duration time.Duration // how long it took
+}
+
+func (e Event) String() string {
+	s := fmt.Sprintf("[%v] %s (%v)", e.Role, e.Name, e.Duration.Round(time.Microsecond))
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}

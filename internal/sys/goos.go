@@ -1,0 +1,5 @@
+package sys
+
+import "runtime"
+
+const runtimeGOOS = runtime.GOOS

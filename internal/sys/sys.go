@@ -1,0 +1,112 @@
+// Package sys hides the few platform differences blivet has behind one
+// small interface: where the running executable is, how to mark every
+// inherited fd close-on-exec without a loop to RLIMIT_NOFILE, and how to
+// read and clear the calling thread's signal state.
+package sys
+
+import (
+	"os"
+	"slices"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ExeID identifies an executable file by device and inode.
+type ExeID struct{ Dev, Ino uint64 }
+
+// Executable returns a path that re-executes the running program and the
+// identity of the file behind it.
+func Executable() (string, ExeID, error) {
+	path, err := exePath()
+	if err != nil {
+		return "", ExeID{}, err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return "", ExeID{}, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return path, ExeID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)}, nil
+}
+
+// CloexecExcept marks every open fd >= 3 close-on-exec except those in keep.
+// Nothing is closed: the Go runtime's own fds (epoll, eventfd) stay usable,
+// and the marked fds disappear at the next exec. The cost does not grow
+// with RLIMIT_NOFILE where the platform can avoid it.
+func CloexecExcept(keep []int) error {
+	keep = slices.Clone(keep)
+	slices.Sort(keep)
+	return cloexecExcept(keep)
+}
+
+// cloexecList marks each fd in fds (except kept ones) close-on-exec.
+func cloexecList(fds []int, keep []int) error {
+	for _, fd := range fds {
+		if fd < 3 {
+			continue
+		}
+		if _, found := slices.BinarySearch(keep, fd); found {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && err != unix.EBADF {
+			return os.NewSyscallError("fcntl", err)
+		}
+	}
+	return nil
+}
+
+// listFDs reads the open fds from a directory like /proc/self/fd or /dev/fd.
+func listFDs(dir string) ([]int, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	fds := make([]int, 0, len(names))
+	for _, n := range names {
+		if fd, err := strconv.Atoi(n); err == nil && fd != int(d.Fd()) {
+			fds = append(fds, fd)
+		}
+	}
+	slices.Sort(fds)
+	return fds, nil
+}
+
+// bruteForce marks every fd below the soft RLIMIT_NOFILE (capped) close-on-exec.
+// It is the last resort when the platform cannot list open fds.
+func bruteForce(keep []int) error {
+	var rl unix.Rlimit
+	max := uint64(1024)
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil && uint64(rl.Cur) != uint64(unix.RLIM_INFINITY) {
+		max = uint64(rl.Cur)
+	}
+	if max > 1<<20 {
+		max = 1 << 20
+	}
+	fds := make([]int, 0, 64)
+	for fd := 3; fd < int(max); fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+			fds = append(fds, fd)
+		}
+	}
+	return cloexecList(fds, keep)
+}
+
+// OpenFDs lists the open file descriptors of the calling process.
+func OpenFDs() ([]int, error) { return listFDs(fdDir) }
+
+// Signals lists every signal number the platform has, for resetting.
+func Signals() []syscall.Signal {
+	out := make([]syscall.Signal, 0, maxSignal)
+	for i := 1; i < maxSignal; i++ {
+		if s := syscall.Signal(i); s != syscall.SIGKILL && s != syscall.SIGSTOP {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,114 @@
+package sys
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+const fdDir = "/proc/self/fd"
+
+// maxSignal is one past the highest signal number (Linux has 64).
+const maxSignal = 65
+
+func exePath() (string, error) { return "/proc/self/exe", nil }
+
+func cloexecExcept(keep []int) error {
+	// close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11+) marks whole
+	// ranges in one call: O(number of kept fds), whatever the limit.
+	lo := uint(3)
+	ok := true
+	for _, k := range append(keep, -1) {
+		hi := ^uint(0)
+		if k >= 0 {
+			if uint(k) < lo {
+				continue
+			}
+			hi = uint(k) - 1
+		}
+		if hi >= lo {
+			if err := unix.CloseRange(lo, hi, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+				ok = false
+				break
+			}
+		}
+		if k >= 0 {
+			lo = uint(k) + 1
+		}
+	}
+	if ok {
+		return nil
+	}
+	if fds, err := listFDs(fdDir); err == nil {
+		return cloexecList(fds, keep)
+	}
+	return bruteForce(keep)
+}
+
+// ClearThreadSigmask empties the calling thread's signal mask and returns a
+// function that restores it. The caller must hold runtime.LockOSThread.
+func ClearThreadSigmask() (restore func(), err error) {
+	var empty, old unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old); err != nil {
+		return func() {}, os.NewSyscallError("pthread_sigmask", err)
+	}
+	return func() { _ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) }, nil
+}
+
+// ThreadSigmaskEmpty reports whether the calling thread blocks no signal.
+func ThreadSigmaskEmpty() bool {
+	var old unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, nil, &old); err != nil {
+		return true
+	}
+	for _, w := range old.Val {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// IgnoredSignals returns the signals whose disposition is SIG_IGN in this
+// process, read from /proc/self/status (exact, whatever Go knows of them).
+func IgnoredSignals() ([]syscall.Signal, error) {
+	mask, err := StatusMask(os.Getpid(), 0, "SigIgn")
+	if err != nil {
+		return nil, err
+	}
+	var out []syscall.Signal
+	for i := 1; i < maxSignal; i++ {
+		if mask&(1<<(i-1)) != 0 {
+			out = append(out, syscall.Signal(i))
+		}
+	}
+	return out, nil
+}
+
+// StatusMask reads a hexadecimal signal mask field (SigIgn, SigBlk, SigCgt)
+// from /proc/PID/status, or /proc/PID/task/TID/status when tid is not 0.
+func StatusMask(pid, tid int, field string) (uint64, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/status"
+	if tid != 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/status"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, &os.PathError{Op: "read " + field, Path: path, Err: syscall.ENOENT}
+}
+
+// Dup2 makes newfd a copy of oldfd (clearing close-on-exec on newfd).
+func Dup2(oldfd, newfd int) error { return unix.Dup3(oldfd, newfd, 0) }

@@ -1,0 +1,297 @@
+package blivet
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/blivet-go/blivet/stages"
+)
+
+// An Option configures Daemonize. Options are applied in order on top of
+// the defaults, then validated once; a validation error names the option
+// that fixes it and has exit code 64 (77 for privileges).
+type Option interface {
+	apply(*config)
+	String() string
+}
+
+// config is everything the options build: the stage configuration and the
+// edits to the pipeline.
+type config struct {
+	stages.Config
+	edits    []edit
+	hooks    []hookSpec
+	observer func(Event)
+}
+
+func defaultConfig() *config {
+	return &config{Config: stages.Config{Dir: "/", Umask: 0o022, CloseFDs: true, ChownPaths: true}}
+}
+
+type optionFunc struct {
+	desc string
+	fn   func(*config)
+}
+
+func (o optionFunc) apply(c *config) { o.fn(c) }
+func (o optionFunc) String() string  { return o.desc }
+
+func option(desc string, fn func(*config)) Option { return optionFunc{desc, fn} }
+
+// WithChdir sets the daemon's working directory (default "/"). The path
+// must be absolute and an existing directory. Repeating it overrides.
+func WithChdir(dir string) Option {
+	return option(fmt.Sprintf("WithChdir(%q)", dir), func(c *config) { c.Dir = dir })
+}
+
+// WithUmask sets the file mode creation mask (default 022, at most 0777).
+// WithUmask(0) gives the classic daemon(7) behaviour, but then Go's
+// os.Create makes world-writable files. Repeating it overrides.
+func WithUmask(mode os.FileMode) Option {
+	return option(fmt.Sprintf("WithUmask(%#o)", uint32(mode)), func(c *config) { c.Umask = int(mode) })
+}
+
+// WithStdout sends the daemon's stdout to path (absolute), created 0644
+// subject to the umask. Default: /dev/null (inherited in foreground mode).
+// Repeating it overrides.
+func WithStdout(path string) Option {
+	return option(fmt.Sprintf("WithStdout(%q)", path), func(c *config) { c.Stdout = path })
+}
+
+// WithStderr sends the daemon's stderr to path (absolute). The same path as
+// WithStdout shares one open file. Repeating it overrides.
+func WithStderr(path string) Option {
+	return option(fmt.Sprintf("WithStderr(%q)", path), func(c *config) { c.Stderr = path })
+}
+
+// WithAppend makes output files append instead of truncating (default false).
+func WithAppend(appendTo bool) Option {
+	return option(fmt.Sprintf("WithAppend(%v)", appendTo), func(c *config) { c.Append = appendTo })
+}
+
+// WithEnv sets an environment variable in the daemon. Repeated use
+// accumulates; later duplicates of a key win. The key must be non-empty
+// and contain no '=' or NUL. After a privilege drop USER, HOME and LOGNAME
+// are set from the target user, whatever WithEnv said.
+func WithEnv(key, value string) Option {
+	return option(fmt.Sprintf("WithEnv(%q, %q)", key, value), func(c *config) {
+		c.Env = append(c.Env, stages.EnvVar{Key: key, Value: value})
+	})
+}
+
+// WithForeground runs every stage except the forks and setsid in the
+// calling process: for systemd (Type=simple or notify), containers and
+// debugging. Errors are returned, never exits.
+func WithForeground(foreground bool) Option {
+	return option(fmt.Sprintf("WithForeground(%v)", foreground), func(c *config) { c.Foreground = foreground })
+}
+
+// WithCloseFDs controls whether inherited fds beyond 0-2 are kept from the
+// daemon (default true). With false, nothing is closed or marked.
+func WithCloseFDs(closeFDs bool) Option {
+	return option(fmt.Sprintf("WithCloseFDs(%v)", closeFDs), func(c *config) { c.CloseFDs = closeFDs })
+}
+
+// WithKeepFDs names inherited fds that survive closing, at the same
+// numbers in the daemon. Repeated use accumulates.
+func WithKeepFDs(fds ...int) Option {
+	return option(fmt.Sprintf("WithKeepFDs(%v)", fds), func(c *config) { c.KeepFDs = append(c.KeepFDs, fds...) })
+}
+
+// WithAutoNotify makes Daemonize run the privdrop and notify stages itself:
+// the launcher is released when Daemonize returns in the daemon. Put
+// privileged initialisation in a WithHookBefore("privdrop", ...) hook.
+// Without it, Daemonize returns before privdrop and the app calls
+// DropPrivileges and NotifyParent.
+func WithAutoNotify() Option {
+	return option("WithAutoNotify()", func(c *config) { c.AutoNotify = true })
+}
+
+// WithLauncherReturn makes Daemonize return in the launcher, once the
+// outcome is known, instead of exiting: the returned *Context has
+// IsDaemon() false and Outcome() set, and the error is the daemon's
+// reported failure. For frameworks and tests.
+func WithLauncherReturn() Option {
+	return option("WithLauncherReturn()", func(c *config) { c.LauncherReturn = true })
+}
+
+// WithReadyTimeout makes the launcher give up after d: it sends SIGTERM to
+// the daemon and exits 75. Zero (the default) waits for ever.
+func WithReadyTimeout(d time.Duration) Option {
+	return option(fmt.Sprintf("WithReadyTimeout(%v)", d), func(c *config) { c.ReadyTimeout = d })
+}
+
+// WithPidfile writes the daemon's PID to path (absolute), locked: by
+// default the pidfile is also the single-instance lockfile. See package
+// pidfile for what happens to it on each kind of exit.
+func WithPidfile(path string) Option {
+	return option(fmt.Sprintf("WithPidfile(%q)", path), func(c *config) { c.Pidfile = path })
+}
+
+// WithLockfile takes the single-instance lock on a separate file (never
+// removed). The last of WithLockfile and WithoutLockfile wins.
+func WithLockfile(path string) Option {
+	return option(fmt.Sprintf("WithLockfile(%q)", path), func(c *config) { c.Lockfile, c.NoLock = path, false })
+}
+
+// WithoutLockfile writes the pidfile without any lock: several instances
+// may run. The last of WithLockfile and WithoutLockfile wins.
+func WithoutLockfile() Option {
+	return option("WithoutLockfile()", func(c *config) { c.Lockfile, c.NoLock = "", true })
+}
+
+// WithCleanupOnSignal removes the pidfile when the daemon gets SIGTERM or
+// SIGINT; the process then ends by that signal.
+func WithCleanupOnSignal() Option {
+	return option("WithCleanupOnSignal()", func(c *config) { c.CleanupOnSignal = true })
+}
+
+// WithUser drops privileges to the user (a name, or a string of digits for
+// a uid), looked up when the drop runs. Requires root.
+func WithUser(nameOrUID string) Option {
+	return option(fmt.Sprintf("WithUser(%q)", nameOrUID), func(c *config) { c.User = nameOrUID })
+}
+
+// WithGroup drops privileges to the group (a name or a gid). Requires root.
+func WithGroup(nameOrGID string) Option {
+	return option(fmt.Sprintf("WithGroup(%q)", nameOrGID), func(c *config) { c.Group = nameOrGID })
+}
+
+// WithChownPaths controls whether the privilege drop first hands the output
+// files and a standalone lockfile to the target user (default true). The
+// pidfile is never handed over.
+func WithChownPaths(chown bool) Option {
+	return option(fmt.Sprintf("WithChownPaths(%v)", chown), func(c *config) { c.ChownPaths = chown })
+}
+
+// WithObserver calls fn for every stage and hook the pipeline runs, in
+// every process generation: for logging, -v output and tests.
+func WithObserver(fn func(Event)) Option {
+	return option("WithObserver(...)", func(c *config) { c.observer = fn })
+}
+
+// edit is one change to the default pipeline.
+type edit struct {
+	op     string // "replace", "before", "after", "remove"
+	target string
+	stage  Stage
+	desc   string
+}
+
+// WithStageReplaced replaces the stage called name by st (which may have
+// another name).
+func WithStageReplaced(name string, st Stage) Option {
+	return stageEdit("replace", name, st)
+}
+
+// WithStageBefore inserts st before the stage called name.
+func WithStageBefore(name string, st Stage) Option { return stageEdit("before", name, st) }
+
+// WithStageAfter inserts st after the stage called name.
+func WithStageAfter(name string, st Stage) Option { return stageEdit("after", name, st) }
+
+// WithoutStage removes the stage called name.
+func WithoutStage(name string) Option { return stageEdit("remove", name, nil) }
+
+func stageEdit(op, name string, st Stage) Option {
+	desc := fmt.Sprintf("WithStage(%s %q)", op, name)
+	return option(desc, func(c *config) { c.edits = append(c.edits, edit{op, name, st, desc}) })
+}
+
+func usageErr(format string, args ...any) error {
+	return stages.Errorf("config", stages.ExitUsage, format, args...)
+}
+
+func checkPath(opt, path string) error {
+	if strings.IndexByte(path, 0) >= 0 {
+		return usageErr("%s: path %q contains a NUL byte", opt, path)
+	}
+	if !filepath.IsAbs(path) {
+		return usageErr("%s: path %q must be absolute", opt, path)
+	}
+	return nil
+}
+
+// validate checks the configuration once, after every option.
+func (c *config) validate() error {
+	paths := []struct{ opt, path string }{
+		{"WithChdir", c.Dir}, {"WithStdout", c.Stdout}, {"WithStderr", c.Stderr},
+		{"WithPidfile", c.Pidfile}, {"WithLockfile", c.Lockfile},
+	}
+	for _, p := range paths {
+		if p.path == "" && p.opt != "WithChdir" {
+			continue
+		}
+		if err := checkPath(p.opt, p.path); err != nil {
+			return err
+		}
+	}
+	if st, err := os.Stat(c.Dir); err != nil {
+		return usageErr("WithChdir: %v", err)
+	} else if !st.IsDir() {
+		return usageErr("WithChdir: %q is not a directory", c.Dir)
+	}
+	if c.Umask < 0 || c.Umask > 0o777 {
+		return usageErr("WithUmask: %#o is not a mode in 0..0777", c.Umask)
+	}
+	for _, kv := range c.Env {
+		switch {
+		case kv.Key == "":
+			return usageErr("WithEnv: empty variable name")
+		case strings.ContainsAny(kv.Key, "=\x00"):
+			return usageErr("WithEnv: variable name %q contains '=' or NUL", kv.Key)
+		case strings.IndexByte(kv.Value, 0) >= 0:
+			return usageErr("WithEnv: value of %s contains a NUL byte", kv.Key)
+		}
+	}
+	for _, fd := range c.KeepFDs {
+		if fd < 0 {
+			return usageErr("WithKeepFDs: %d is not a file descriptor", fd)
+		}
+	}
+	if c.ReadyTimeout < 0 {
+		return usageErr("WithReadyTimeout: negative duration %v", c.ReadyTimeout)
+	}
+	if c.NoLock && c.Pidfile == "" {
+		return usageErr("WithoutLockfile: there is no pidfile (use WithPidfile)")
+	}
+	for _, p := range []string{c.Pidfile, c.Lockfile} {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return usageErr("%q is a directory, not a pidfile or lockfile path", p)
+		}
+		for _, out := range []struct{ opt, path string }{{"WithStdout", c.Stdout}, {"WithStderr", c.Stderr}} {
+			if out.path != "" && filepath.Clean(out.path) == filepath.Clean(p) {
+				return usageErr("%s: %q is also the pidfile or lockfile", out.opt, out.path)
+			}
+		}
+	}
+	if c.Pidfile != "" && c.Lockfile != "" && filepath.Clean(c.Pidfile) == filepath.Clean(c.Lockfile) {
+		return usageErr("WithLockfile: %q is the pidfile itself (omit WithLockfile to lock the pidfile)", c.Lockfile)
+	}
+	for _, id := range []struct{ opt, v string }{{"WithUser", c.User}, {"WithGroup", c.Group}} {
+		if strings.IndexByte(id.v, 0) >= 0 {
+			return usageErr("%s: %q contains a NUL byte", id.opt, id.v)
+		}
+	}
+	if c.DropConfigured() && os.Geteuid() != 0 {
+		return stages.Errorf("config", stages.ExitNoPerm,
+			"WithUser/WithGroup: dropping privileges needs root, running as uid %d", os.Geteuid())
+	}
+	return nil
+}
+
+// site returns "file.go:42" for the caller skip frames up.
+func site(skip int) string {
+	_, file, line, ok := runtime.Caller(skip + 1)
+	if !ok {
+		return "unknown"
+	}
+	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
+}

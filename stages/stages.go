@@ -1,0 +1,209 @@
+// Package stages defines the vocabulary of blivet's pipeline: the Stage
+// interface, the State every stage and hook runs against, the resolved
+// Config, and the Error type with its exit codes.
+//
+// Each default stage lives in its own package below this one
+// (stages/fork, stages/setsid, ...), plus pidfile, privdrop and notify at
+// the top of the module. A custom stage only has to implement Stage:
+//
+//	type loadConfig struct{}
+//
+//	func (loadConfig) Name() string                  { return "load-config" }
+//	func (loadConfig) Run(s *stages.State) error     { ... }
+//
+// and is placed with blivet.WithStageBefore("chdir", loadConfig{}).
+package stages
+
+import (
+	"os"
+	"time"
+
+	"go.uber.org/multierr"
+)
+
+// Stage is one step of the daemonization pipeline.
+//
+// Run executes in whichever process generation reaches the stage (see
+// Role). It must not assume it runs in the process that ran the previous
+// stage: the fork stages re-execute the program, and the new generation
+// resumes right after them with a fresh State rebuilt from the same options.
+type Stage interface {
+	// Name identifies the stage for ordering options, hooks and errors.
+	// It must be unique within a pipeline.
+	Name() string
+	// Run performs the stage. An error aborts the pipeline; wrap it in an
+	// *Error to choose its exit code (otherwise it is 70).
+	Run(s *State) error
+}
+
+// Role tells which process generation is running a stage.
+type Role int
+
+// The process generations.
+const (
+	// RoleLauncher is the process the user started: it validates, runs the
+	// stages up to the first fork, then waits for the daemon's outcome.
+	RoleLauncher Role = iota
+	// RoleIntermediate is the first re-executed child: it starts a new
+	// session and re-executes once more, then exits.
+	RoleIntermediate
+	// RoleDaemon is the final process: not a session leader, adopted by
+	// init, it runs every remaining stage and gets the *Context.
+	RoleDaemon
+	// RoleForeground is the calling process in foreground mode: no forks.
+	RoleForeground
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleLauncher:
+		return "launcher"
+	case RoleIntermediate:
+		return "intermediate"
+	case RoleDaemon:
+		return "daemon"
+	case RoleForeground:
+		return "foreground"
+	}
+	return "unknown"
+}
+
+// EnvVar is one configured environment variable.
+type EnvVar struct{ Key, Value string }
+
+// Config is the resolved, validated configuration every stage reads.
+// Stages must treat it as read-only.
+type Config struct {
+	Foreground     bool          // no forks, no setsid, no pipe
+	Dir            string        // working directory; "/" by default
+	Umask          int           // file mode creation mask; 0o022 by default
+	Stdout, Stderr string        // output files; "" means /dev/null (inherited in foreground)
+	Append         bool          // append to output files instead of truncating
+	Env            []EnvVar      // applied in order; later duplicates win
+	CloseFDs       bool          // mark inherited fds close-on-exec; true by default
+	KeepFDs        []int         // inherited fds that survive closing
+	AutoNotify     bool          // Daemonize runs privdrop and notify itself
+	LauncherReturn bool          // Daemonize returns in the launcher instead of exiting
+	ReadyTimeout   time.Duration // 0: wait for ever
+
+	Pidfile         string // "" means no pidfile
+	Lockfile        string // separate lockfile; "" means the pidfile locks itself
+	NoLock          bool   // write the pidfile without any lock
+	CleanupOnSignal bool   // remove the pidfile on SIGTERM/SIGINT
+
+	User, Group string // privilege drop target; "" means unchanged
+	ChownPaths  bool   // chown output files and the lockfile before the drop
+}
+
+// LockPath returns the file that carries the single-instance lock, or ""
+// when there is none.
+func (c *Config) LockPath() string {
+	switch {
+	case c.NoLock:
+		return ""
+	case c.Lockfile != "":
+		return c.Lockfile
+	default:
+		return c.Pidfile
+	}
+}
+
+// DropConfigured reports whether a privilege drop is configured.
+func (c *Config) DropConfigured() bool { return c.User != "" || c.Group != "" }
+
+// Line is the daemon's end of the readiness pipe to the launcher. The
+// notify package implements it; fakes implement it in tests.
+type Line interface {
+	// Ready tells the launcher the daemon is up; the launcher exits 0.
+	Ready() error
+	// Fail reports err to the launcher, which prints it and exits with its code.
+	Fail(err *Error) error
+	// ExecPending tells the launcher that the next end-of-file means the
+	// program was exec'd (CLI).
+	ExecPending() error
+	// ReportPID tells the launcher the daemon's PID (sent by the intermediate).
+	ReportPID(pid int) error
+	// File returns the pipe's write end, or nil when there is none.
+	File() *os.File
+	// Close closes the line without a message.
+	Close() error
+}
+
+// Outcome is what the launcher learned about the daemon.
+type Outcome struct {
+	PID      int   // the daemon's PID, 0 if it never got that far
+	ExitCode int   // 0 when the daemon said ready
+	Err      error // the reported failure, nil when ready; an *Error
+}
+
+// State is the shared state of one process generation's run of the
+// pipeline. The fork stages hand over to a new generation, which rebuilds
+// State from the same options.
+type State struct {
+	// Config is the validated configuration.
+	Config Config
+	// Role is the generation running now.
+	Role Role
+	// Line is the line to the launcher; nil in the launcher and in foreground mode.
+	Line Line
+	// Outcome, when set by a stage, ends this generation's part of the
+	// pipeline: the launcher returns or exits with it, the intermediate
+	// exits 0.
+	Outcome *Outcome
+
+	// Fingerprint identifies the pipeline (stage names and types, hook
+	// registration sites) so a re-executed generation can check it runs the
+	// same pipeline as its parent.
+	Fingerprint string
+	// NextStep is the index of the pipeline step after the running one: a
+	// re-executed generation resumes there.
+	NextStep int
+
+	// ResetSignals asks every re-execution to start the new generation with
+	// an empty signal mask and no ignored signals (set by the signals stage).
+	ResetSignals bool
+	// KeepFDs are fds (beyond 0-2) that every stage and re-execution must
+	// keep open at the same numbers: Config.KeepFDs plus socket-activation fds.
+	KeepFDs []int
+	// ListenNames are the socket-activation names of KeepFDs' activation
+	// fds, from LISTEN_FDNAMES.
+	ListenNames []string
+	// ListenFDs is how many activation fds (from 3) were handed over.
+	ListenFDs int
+	// OwnFDs are fds the library itself holds (the lock) that the
+	// close-on-exec stage must leave alone.
+	OwnFDs []int
+	// LockFile is the open, locked lockfile, if any.
+	LockFile *os.File
+	// ChownPaths are the files the privilege drop hands to the target user
+	// (output files, a standalone lockfile; never the pidfile).
+	ChownPaths []string
+	// Chowned is true once ChownPaths have been handed to the target user.
+	Chowned bool
+	// Dropped is true once privileges have been dropped.
+	Dropped bool
+
+	cleanups []func() error
+}
+
+// OnCleanup registers fn to run, in reverse order of registration, when the
+// daemon closes its Context, reports an error, or fails in a later stage.
+func (s *State) OnCleanup(fn func() error) { s.cleanups = append(s.cleanups, fn) }
+
+// RunCleanups runs the registered cleanups once, newest first, and returns
+// their errors combined (every cleanup runs regardless).
+func (s *State) RunCleanups() error {
+	var err error
+	for i := len(s.cleanups) - 1; i >= 0; i-- {
+		err = multierr.Append(err, s.cleanups[i]())
+	}
+	s.cleanups = nil
+	return err
+}
+
+// Detached reports whether this process is a re-executed generation that
+// reports to a launcher over a pipe.
+func (s *State) Detached() bool { return s.Line != nil }
+
+// PrivilegesPending reports whether a drop is configured but has not run.
+func (s *State) PrivilegesPending() bool { return s.Config.DropConfigured() && !s.Dropped }

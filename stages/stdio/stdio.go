@@ -1,0 +1,47 @@
+// Package stdio provides the stage that points the standard fds at
+// /dev/null: stdin always, stdout and stderr in daemon mode (the output
+// stage later replaces them with files when configured). In foreground
+// mode stdout and stderr stay inherited.
+package stdio
+
+import (
+	"os"
+
+	"github.com/blivet-go/blivet/internal/sys"
+	"github.com/blivet-go/blivet/stages"
+)
+
+// Stage redirects the standard fds to /dev/null.
+type Stage struct{}
+
+var _ stages.Stage = (*Stage)(nil)
+
+// New returns the stdio stage.
+func New() *Stage { return &Stage{} }
+
+// Name returns "stdio".
+func (*Stage) Name() string { return "stdio" }
+
+// Run redirects fds 0-2.
+func (*Stage) Run(s *stages.State) error {
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return stages.Wrap("stdio", stages.ExitOSErr, err)
+	}
+	defer null.Close()
+	fds := []int{0}
+	if !s.Config.Foreground {
+		fds = append(fds, 1, 2)
+	}
+	for _, fd := range fds {
+		if err := sys.Dup2(int(null.Fd()), fd); err != nil {
+			return stages.Wrap("stdio", stages.ExitOSErr, os.NewSyscallError("dup2", err))
+		}
+	}
+	// stderr no longer reaches the launcher: carry a fatal panic's report
+	// over the readiness pipe instead.
+	if c, ok := s.Line.(interface{ CarryCrashOutput() }); ok && !s.Config.Foreground {
+		c.CarryCrashOutput()
+	}
+	return nil
+}
