@@ -1,0 +1,304 @@
+package blivettest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Environment variables of the real-process mode.
+const (
+	envHelper = "BLIVETTEST_HELPER" // which registered helper to run
+	envDir    = "BLIVETTEST_DIR"    // the run's report directory
+	envToken  = "BLIVETTEST_TOKEN"  // marks every process of one run, for cleanup
+)
+
+// HelperFunc is the body of a helper program: it runs in every process
+// generation, like a real main, and usually calls blivet.Daemonize.
+type HelperFunc func(h *H)
+
+var (
+	helpersMu sync.Mutex
+	helpers   = map[string]HelperFunc{}
+)
+
+// Register makes fn runnable as a helper program called name. Call it from
+// init functions or TestMain, before Main.
+func Register(name string, fn HelperFunc) {
+	helpersMu.Lock()
+	defer helpersMu.Unlock()
+	if _, dup := helpers[name]; dup {
+		panic("blivettest: helper " + name + " registered twice")
+	}
+	helpers[name] = fn
+}
+
+// Main runs the registered helper named by the environment when the test
+// binary was started as a helper, and the tests otherwise. Call it from
+// TestMain:
+//
+//	func TestMain(m *testing.M) { blivettest.Main(m) }
+func Main(m *testing.M) {
+	if name := os.Getenv(envHelper); name != "" {
+		helpersMu.Lock()
+		fn := helpers[name]
+		helpersMu.Unlock()
+		if fn == nil {
+			fmt.Fprintf(os.Stderr, "blivettest: no helper registered as %q\n", name)
+			os.Exit(2)
+		}
+		fn(&H{Dir: os.Getenv(envDir)})
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// H is what a helper program gets: a directory shared with the test, to
+// report observations in.
+type H struct {
+	// Dir is the run's report directory (the test's t.TempDir()).
+	Dir string
+}
+
+// Report writes v as JSON under key in the report directory, atomically,
+// so a test polling for it never reads half a report.
+func (h *H) Report(key string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	tmp := filepath.Join(h.Dir, "."+key+".tmp"+strconv.Itoa(os.Getpid()))
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		panic(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(h.Dir, key+".json")); err != nil {
+		panic(err)
+	}
+}
+
+// Env returns the helper's configuration variable key (set by the test
+// with WithEnv).
+func (h *H) Env(key string) string { return os.Getenv(key) }
+
+// Run is one launch of a helper program, as a test sees it.
+type Run struct {
+	t        testing.TB
+	Dir      string // the report directory
+	ExitCode int    // the launcher's exit code; -1 if it died by a signal
+	Signal   syscall.Signal
+	Stdout   string
+	Stderr   string
+	token    string
+	waitFn   func()
+}
+
+// LaunchOption configures Launch.
+type LaunchOption func(*launchConfig)
+
+type launchConfig struct {
+	env     []string
+	args    []string
+	dir     string
+	timeout time.Duration
+	prepare func(*exec.Cmd)
+}
+
+// WithEnv adds KEY=VALUE to the helper's environment.
+func WithEnv(key, value string) LaunchOption {
+	return func(c *launchConfig) { c.env = append(c.env, key+"="+value) }
+}
+
+// WithArgs passes extra arguments after the test binary's own.
+func WithArgs(args ...string) LaunchOption {
+	return func(c *launchConfig) { c.args = append(c.args, args...) }
+}
+
+// WithDir shares dir as the report directory instead of a new temp dir
+// (several launches of one test then see each other's files).
+func WithDir(dir string) LaunchOption { return func(c *launchConfig) { c.dir = dir } }
+
+// WithTimeout bounds how long the launcher may take (default 20s).
+func WithTimeout(d time.Duration) LaunchOption { return func(c *launchConfig) { c.timeout = d } }
+
+// WithCmd lets the test adjust the launcher's exec.Cmd before it starts
+// (stdin, extra files, SysProcAttr).
+func WithCmd(fn func(*exec.Cmd)) LaunchOption { return func(c *launchConfig) { c.prepare = fn } }
+
+// Start runs the helper program name, re-executing the test binary, and
+// returns at once with the running launcher. Every process of the run
+// (launcher, intermediate, daemon and their children) is killed when the
+// test ends.
+func Start(t testing.TB, name string, opts ...LaunchOption) (*Run, *exec.Cmd) {
+	t.Helper()
+	c := launchConfig{timeout: 20 * time.Second}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.dir == "" {
+		c.dir = t.TempDir()
+	}
+	var tok [8]byte
+	_, _ = rand.Read(tok[:])
+	r := &Run{t: t, Dir: c.dir, token: hex.EncodeToString(tok[:])}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, append([]string{"-test.run=^$"}, c.args...)...)
+	cmd.Env = append(os.Environ(), envHelper+"="+name, envDir+"="+c.dir, envToken+"="+r.token)
+	cmd.Env = append(cmd.Env, c.env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if c.prepare != nil {
+		c.prepare(cmd)
+	}
+	t.Cleanup(r.Kill)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFn = func() {
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err = <-done:
+		case <-time.After(c.timeout):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("launcher of %s did not exit within %v; stderr:\n%s", name, c.timeout, stderr.String())
+		}
+		r.Stdout, r.Stderr = stdout.String(), stderr.String()
+		r.ExitCode = cmd.ProcessState.ExitCode()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.Signal = ws.Signal()
+		}
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+	}
+	return r, cmd
+}
+
+// Launch runs the helper program name and waits for its launcher to exit.
+func Launch(t testing.TB, name string, opts ...LaunchOption) *Run {
+	t.Helper()
+	r, _ := Start(t, name, opts...)
+	r.Wait()
+	return r
+}
+
+// Wait waits for the launcher started by Start to exit.
+func (r *Run) Wait() {
+	r.t.Helper()
+	if r.waitFn != nil {
+		r.waitFn()
+		r.waitFn = nil
+	}
+}
+
+// Read decodes the report key into v, failing the test if it is missing.
+func (r *Run) Read(key string, v any) {
+	r.t.Helper()
+	data, err := os.ReadFile(filepath.Join(r.Dir, key+".json"))
+	if err != nil {
+		r.t.Fatalf("report %s: %v (launcher exit %d, stderr %q)", key, err, r.ExitCode, r.Stderr)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		r.t.Fatalf("report %s: %v", key, err)
+	}
+}
+
+// Has reports whether the report key exists.
+func (r *Run) Has(key string) bool {
+	_, err := os.Stat(filepath.Join(r.Dir, key+".json"))
+	return err == nil
+}
+
+// Await polls for the report key until it appears (or 10s pass) and decodes it.
+func (r *Run) Await(key string, v any) {
+	r.t.Helper()
+	Eventually(r.t, 10*time.Second, func() bool { return r.Has(key) }, "report %s never appeared (stderr %q)", key, r.Stderr)
+	r.Read(key, v)
+}
+
+// PIDs returns the live processes of this run (found by their token).
+func (r *Run) PIDs() []int { return pidsWithEnv(envToken + "=" + r.token) }
+
+// Kill sends SIGKILL to every live process of this run and waits until
+// they are gone. It runs automatically at the end of the test.
+func (r *Run) Kill() {
+	for _, pid := range r.PIDs() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(r.PIDs()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Eventually polls cond every few milliseconds until it is true, failing
+// the test with the message if timeout passes first.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf(format, args...)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Alive reports whether pid exists and is not a zombie.
+func Alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist) // not Linux: kill(0) is all we have
+	}
+	if i := bytes.LastIndexByte(data, ')'); i >= 0 && i+2 < len(data) {
+		return data[i+2] != 'Z'
+	}
+	return true
+}
+
+func pidsWithEnv(needle string) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, kv := range strings.Split(string(data), "\x00") {
+			if kv == needle {
+				if Alive(pid) {
+					out = append(out, pid)
+				}
+				break
+			}
+		}
+	}
+	return out
+}
