@@ -494,8 +494,8 @@ func toError(stage string, err error) *Error {
 
 // Close releases what the library holds: it removes the pidfile (while
 // still holding the lock), then unlocks. If the launcher was never told
-// the daemon is ready, it now learns the daemon ended before ready (70).
-// Close is idempotent; apps defer it.
+// the daemon is ready, it learns the daemon ended before ready (70) when
+// the process ends. Close is idempotent; apps defer it.
 func (c *Context) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -503,13 +503,12 @@ func (c *Context) Close() error {
 		return nil
 	}
 	c.closed = true
-	err := c.state.RunCleanups()
-	if c.state.Line != nil {
-		if cerr := c.state.Line.Close(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}
-	return err
+	// The line to the launcher is left open when the daemon never said
+	// ready: it closes when the process ends, and the launcher then
+	// reports a daemon that ended before ready, with any panic's report
+	// (Close is often deferred, and deferred calls run before a panic is
+	// printed).
+	return c.state.RunCleanups()
 }
 
 // Cleanup is Close, under the name init-style code expects.
