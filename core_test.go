@@ -245,8 +245,10 @@ func TestDaemonShape(t *testing.T) {
 	if blivettest.Alive(d.SID) {
 		t.Errorf("intermediate (session leader %d) still exists", d.SID)
 	}
-	if d.PPID == l.PID || d.PPID == d.SID {
-		t.Errorf("daemon's parent %d is a launcher generation", d.PPID)
+	// The launcher reaps the intermediate before it exits, so by now the
+	// daemon has been adopted by init.
+	if ppid := procPPID(t, d.PID); ppid != 1 {
+		t.Errorf("daemon's parent is %d, want 1 (init); launcher %d, intermediate %d", ppid, l.PID, d.SID)
 	}
 	if d.TTY != 0 {
 		t.Errorf("daemon has controlling tty %d", d.TTY)
@@ -581,4 +583,16 @@ func sleepForever() {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+// procPPID reads pid's parent from /proc/PID/stat.
+func procPPID(t *testing.T, pid int) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
