@@ -75,6 +75,10 @@ const (
 	RoleForeground   = stages.RoleForeground
 )
 
+// WrapError returns an *Error for stage with exit code code around err, or
+// err itself when it already is an *Error (nil for nil).
+func WrapError(stage string, code int, err error) error { return stages.Wrap(stage, code, err) }
+
 // ExitCodeOf returns the exit code for err: 0 for nil, the code carried by
 // an ExitCode() method in 1..255, 70 otherwise.
 func ExitCodeOf(err error) int { return stages.ExitCodeOf(err) }
