@@ -188,6 +188,21 @@ func build(c *config) (*pipeline, error) {
 	return p, nil
 }
 
+// directDaemonStep returns the step after fork2 when the default fork,
+// setsid and fork2 stages stand in a row with no hooks between them, and 0
+// otherwise (see stages.State.DirectDaemonStep).
+func (p *pipeline) directDaemonStep() int {
+	for i := 0; i+2 < len(p.steps); i++ {
+		f1, ok1 := p.steps[i].stage.(*fork.Stage)
+		_, ok2 := p.steps[i+1].stage.(*setsid.Stage)
+		f2, ok3 := p.steps[i+2].stage.(*fork.Stage)
+		if ok1 && ok2 && ok3 && f1.Name() == "fork" && f2.Name() == "fork2" {
+			return i + 3
+		}
+	}
+	return 0
+}
+
 // firstStep returns the index of the first step (hooks included) that
 // belongs to the stage called name, or -1.
 func (p *pipeline) firstStep(name string) int {
@@ -258,6 +273,9 @@ func Daemonize(opts ...Option) (*Context, error) {
 			st.Role = RoleIntermediate
 		case "daemon":
 			st.Role = RoleDaemon
+			// The launcher learns the daemon's PID from the daemon itself
+			// (there may have been no Go intermediate to tell it).
+			_ = st.Line.ReportPID(os.Getpid())
 		}
 		ctx.pos = marker.Next
 	}
@@ -265,6 +283,7 @@ func Daemonize(opts ...Option) (*Context, error) {
 		return nil, ctx.fail(asError("config", ExitUsage, err), true)
 	}
 	st.Fingerprint = p.fingerprint
+	st.DirectDaemonStep = p.directDaemonStep()
 	st.KeepFDs = append(st.KeepFDs, c.KeepFDs...)
 
 	ctx.dropEnd = len(p.steps)

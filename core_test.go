@@ -41,6 +41,9 @@ type coreOpts struct {
 	// error), "sleep" (never ready).
 	Mode  string `json:",omitempty"`
 	Print string `json:",omitempty"` // written to stdout and stderr after Daemonize
+	// GoIntermediate hooks setsid, which makes the launcher re-execute a Go
+	// intermediate instead of taking the raw double-fork fast path.
+	GoIntermediate bool `json:",omitempty"`
 }
 
 func (o coreOpts) options() []blivet.Option {
@@ -68,6 +71,14 @@ func (o coreOpts) options() []blivet.Option {
 		blivet.WithCloseFDs(!o.NoClose), blivet.WithKeepFDs(o.Keep...))
 	if o.Return {
 		opts = append(opts, blivet.WithLauncherReturn())
+	}
+	if o.GoIntermediate {
+		opts = append(opts, blivet.WithHookBefore("setsid", func(s *blivet.State) error {
+			if s.Role != blivet.RoleIntermediate {
+				return fmt.Errorf("setsid runs in the %v", s.Role)
+			}
+			return nil
+		}))
 	}
 	return opts
 }
@@ -218,7 +229,12 @@ func ownSID(t *testing.T) int {
 }
 
 func TestDaemonShape(t *testing.T) {
-	r := startDirty(t, coreOpts{})
+	t.Run("direct", func(t *testing.T) { testDaemonShape(t, coreOpts{}) })
+	t.Run("go-intermediate", func(t *testing.T) { testDaemonShape(t, coreOpts{GoIntermediate: true}) })
+}
+
+func testDaemonShape(t *testing.T, o coreOpts) {
+	r := startDirty(t, o)
 	if r.ExitCode != 0 {
 		t.Fatalf("launcher exit %d, stderr %q", r.ExitCode, r.Stderr)
 	}
@@ -378,6 +394,11 @@ func TestOutputFiles(t *testing.T) {
 }
 
 func TestInheritedFDs(t *testing.T) {
+	t.Run("direct", func(t *testing.T) { testInheritedFDs(t, coreOpts{}) })
+	t.Run("go-intermediate", func(t *testing.T) { testInheritedFDs(t, coreOpts{GoIntermediate: true}) })
+}
+
+func testInheritedFDs(t *testing.T, base coreOpts) {
 	f, err := os.CreateTemp(t.TempDir(), "inherited")
 	if err != nil {
 		t.Fatal(err)
@@ -394,6 +415,7 @@ func TestInheritedFDs(t *testing.T) {
 		{"no-close", coreOpts{NoClose: true}, true},
 	}
 	for _, c := range cases {
+		c.o.GoIntermediate = base.GoIntermediate
 		t.Run(c.name, func(t *testing.T) {
 			r := launchCore(t, c.o, withFile)
 			if r.ExitCode != 0 {

@@ -229,6 +229,12 @@ func parseError(rest string) error {
 	if err != nil {
 		msg = rest
 	}
+	// Records from raw (runtime-less) children carry a bare errno number.
+	if head, num, ok := strings.Cut(msg, "errno="); ok {
+		if n, err := strconv.Atoi(num); err == nil {
+			msg = head + syscall.Errno(n).Error()
+		}
+	}
 	return &stages.Error{Stage: stage, Code: code, Err: errors.New(msg)}
 }
 

@@ -158,6 +158,11 @@ type State struct {
 	// NextStep is the index of the pipeline step after the running one: a
 	// re-executed generation resumes there.
 	NextStep int
+	// DirectDaemonStep, when not 0, is the step a daemon started directly
+	// by the launcher's fork stage resumes at: the pipeline has the default
+	// fork, setsid and fork2 stages in a row with no hooks between them, so
+	// the fork stage may perform all three without a Go intermediate.
+	DirectDaemonStep int
 
 	// ResetSignals asks every re-execution to start the new generation with
 	// an empty signal mask and no ignored signals (set by the signals stage).

@@ -13,6 +13,12 @@
 //     daemon (a session member, not its leader), reports the daemon's PID
 //     and lets the intermediate exit, so init adopts the daemon.
 //
+// On Linux, when fork, setsid and fork2 are the default stages in a row
+// with no hooks between them (State.DirectDaemonStep), the first fork
+// stage performs all three at once: a raw intermediate (package
+// internal/rawfork) calls setsid and starts the daemon without a Go runtime
+// of its own, saving one program start per launch.
+//
 // Both are no-ops in foreground mode.
 package fork
 
@@ -22,6 +28,7 @@ import (
 	"syscall"
 
 	"github.com/blivet-go/blivet/internal/handover"
+	"github.com/blivet-go/blivet/internal/rawfork"
 	"github.com/blivet-go/blivet/internal/sys"
 	"github.com/blivet-go/blivet/notify"
 	"github.com/blivet-go/blivet/stages"
@@ -104,8 +111,16 @@ func (st *Stage) spawnIntermediate(s *stages.State) error {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
 	files, at := Layout([3]int{int(null.Fd()), int(null.Fd()), 2}, s.KeepFDs, int(w.Fd()))
-	m := handover.Marker{Role: "intermediate", Next: s.NextStep, FD: at, Pipeline: s.Fingerprint, Exe: exe}
-	pid, err := handover.Spawn(path, os.Args, handover.Environ(os.Environ(), &m), files, s.ResetSignals)
+	var pid int
+	if s.DirectDaemonStep > 0 && rawfork.Supported() {
+		// Fast path: setsid and the second fork happen in a raw child,
+		// without starting a Go runtime for the intermediate.
+		m := handover.Marker{Role: "daemon", Next: s.DirectDaemonStep, FD: at, Pipeline: s.Fingerprint, Exe: exe}
+		pid, err = rawfork.DoubleFork(path, os.Args, handover.Environ(os.Environ(), &m), files, int(w.Fd()), at, s.Config.CloseFDs, s.ResetSignals)
+	} else {
+		m := handover.Marker{Role: "intermediate", Next: s.NextStep, FD: at, Pipeline: s.Fingerprint, Exe: exe}
+		pid, err = handover.Spawn(path, os.Args, handover.Environ(os.Environ(), &m), files, s.ResetSignals)
+	}
 	w.Close()
 	null.Close()
 	if err != nil {

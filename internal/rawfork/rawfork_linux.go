@@ -1,0 +1,214 @@
+//go:build linux && (amd64 || arm64)
+
+package rawfork
+
+import (
+	"runtime"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// args is everything the raw children use, prepared before the fork so
+// they never allocate.
+type args struct {
+	path      *byte
+	argv      **byte
+	envv      **byte
+	files     []int // the daemon's fd i is files[i]; -1 closes it
+	pipe      int   // the readiness pipe's write end in the launcher
+	pipeAt    int   // its number in the daemon
+	closeFrom int   // > 0: mark fds from here up close-on-exec
+	reset     bool  // reset every signal to SIG_DFL
+	mask      uint64
+	dfl       [4]uint64 // a kernel struct sigaction meaning SIG_DFL
+	errSetsid []byte
+	errFork   []byte
+	errFDs    []byte
+	errExec   []byte
+	errTail   []byte
+}
+
+var probe struct {
+	once sync.Once
+	ok   bool
+}
+
+// Supported reports whether DoubleFork works here: it needs close_range(2)
+// with CLOSE_RANGE_CLOEXEC (Linux 5.11), since the raw child cannot list
+// /proc/self/fd.
+func Supported() bool {
+	probe.once.Do(func() {
+		// An empty range far above any real fd: succeeds only if supported.
+		probe.ok = unix.CloseRange(^uint(0)-1, ^uint(0)-1, unix.CLOSE_RANGE_CLOEXEC) == nil
+	})
+	return probe.ok
+}
+
+func cstrings(ss []string) (**byte, error) {
+	ptrs := make([]*byte, len(ss)+1)
+	for i, s := range ss {
+		p, err := syscall.BytePtrFromString(s)
+		if err != nil {
+			return nil, err
+		}
+		ptrs[i] = p
+	}
+	return &ptrs[0], nil
+}
+
+func record(stage, what string) []byte {
+	return []byte(`blivet:error 71 "` + stage + `" "` + what + `: errno=`)
+}
+
+// DoubleFork starts path as a daemon through a raw intermediate (see the
+// package doc). files is the daemon's fd table, pipe the readiness pipe's
+// write end here and pipeAt its number in the daemon. With closeFrom, every
+// fd from len(files) up is marked close-on-exec in the daemon; with
+// resetSignals the daemon starts with no signal ignored or blocked. It
+// returns the intermediate's PID, which the caller must reap.
+func DoubleFork(path string, argv, env []string, files []int, pipe, pipeAt int, closeFrom, resetSignals bool) (int, error) {
+	if !Supported() {
+		return 0, ErrUnsupported
+	}
+	a := &args{files: append([]int(nil), files...), pipe: pipe, pipeAt: pipeAt, reset: resetSignals,
+		errSetsid: record("setsid", "setsid"), errFork: record("fork2", "fork"),
+		errFDs: record("fork2", "arranging fds"), errExec: record("fork2", "re-executing "+path),
+		errTail: []byte("\"\n")}
+	var err error
+	if a.path, err = syscall.BytePtrFromString(path); err != nil {
+		return 0, err
+	}
+	if a.argv, err = cstrings(argv); err != nil {
+		return 0, err
+	}
+	if a.envv, err = cstrings(env); err != nil {
+		return 0, err
+	}
+	if closeFrom {
+		a.closeFrom = len(files)
+	}
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i]
+	}
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
+		return 0, err
+	}
+	if !resetSignals {
+		a.mask = uint64(old.Val[0])
+	}
+	syscall.ForkLock.Lock()
+	pid, errno := forkIntermediate(a)
+	syscall.ForkLock.Unlock()
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	runtime.KeepAlive(a)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(pid), nil
+}
+
+// forkIntermediate forks; the child becomes the intermediate and never
+// returns here.
+//
+//go:nosplit
+//go:norace
+func forkIntermediate(a *args) (uintptr, syscall.Errno) {
+	pid, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	if errno != 0 || pid != 0 {
+		return pid, errno
+	}
+	intermediate(a)
+	return 0, 0
+}
+
+//go:nosplit
+//go:norace
+func intermediate(a *args) {
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0); errno != 0 {
+		fail(a, a.pipe, a.errSetsid, errno)
+	}
+	pid, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	if errno != 0 {
+		fail(a, a.pipe, a.errFork, errno)
+	}
+	if pid == 0 {
+		daemon(a)
+	}
+	syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+}
+
+//go:nosplit
+//go:norace
+func daemon(a *args) {
+	n := len(a.files)
+	// Move any source fd that a lower slot would overwrite out of the way.
+	for i := 0; i < n; i++ {
+		if fd := a.files[i]; fd >= 0 && fd < i {
+			nfd, _, errno := syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, uintptr(n))
+			if errno != 0 {
+				fail(a, a.pipe, a.errFDs, errno)
+			}
+			a.files[i] = int(nfd)
+		}
+	}
+	for i := 0; i < n; i++ {
+		fd := a.files[i]
+		var errno syscall.Errno
+		switch {
+		case fd < 0:
+			syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(i), 0, 0)
+		case fd == i:
+			_, _, errno = syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(i), syscall.F_SETFD, 0)
+		default:
+			_, _, errno = syscall.RawSyscall(syscall.SYS_DUP3, uintptr(fd), uintptr(i), 0)
+		}
+		if errno != 0 {
+			fail(a, a.pipe, a.errFDs, errno)
+		}
+	}
+	if a.closeFrom > 0 {
+		if _, _, errno := syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(a.closeFrom), ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC); errno != 0 {
+			fail(a, a.pipeAt, a.errFDs, errno)
+		}
+	}
+	if a.reset {
+		for sig := uintptr(1); sig < 65; sig++ {
+			if sig != uintptr(syscall.SIGKILL) && sig != uintptr(syscall.SIGSTOP) {
+				syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&a.dfl)), 0, 8, 0, 0)
+			}
+		}
+	}
+	syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&a.mask)), 0, 8, 0, 0)
+	_, _, errno := syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(a.path)),
+		uintptr(unsafe.Pointer(a.argv)), uintptr(unsafe.Pointer(a.envv)))
+	fail(a, a.pipeAt, a.errExec, errno)
+}
+
+// fail writes an error record with errno to the pipe and exits 71.
+//
+//go:nosplit
+//go:norace
+func fail(a *args, pipe int, msg []byte, errno syscall.Errno) {
+	var digits [8]byte
+	i := len(digits)
+	v := uintptr(errno)
+	for {
+		i--
+		digits[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 || i == 0 {
+			break
+		}
+	}
+	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&msg[0])), uintptr(len(msg)))
+	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&digits[i])), uintptr(len(digits)-i))
+	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&a.errTail[0])), uintptr(len(a.errTail)))
+	syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 71, 0, 0)
+}
