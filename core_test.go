@@ -90,13 +90,14 @@ type observation struct {
 	Cwd                  string
 	Umask                int
 	FDs                  map[int]string
+	Cloexec              map[int]bool
 	SigIgn               uint64
 	SigBlk               map[int]uint64 // per thread
 	Env                  []string
 }
 
 func observe() observation {
-	o := observation{PID: os.Getpid(), PPID: os.Getppid(), FDs: map[int]string{}, SigBlk: map[int]uint64{}}
+	o := observation{PID: os.Getpid(), PPID: os.Getppid(), FDs: map[int]string{}, Cloexec: map[int]bool{}, SigBlk: map[int]uint64{}}
 	o.SID, _ = unix.Getsid(0)
 	o.PGID = unix.Getpgrp()
 	o.Cwd, _ = os.Getwd()
@@ -105,6 +106,8 @@ func observe() observation {
 	if fds, err := sys.OpenFDs(); err == nil {
 		for _, fd := range fds {
 			o.FDs[fd], _ = os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+			flags, _ := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+			o.Cloexec[fd] = flags&unix.FD_CLOEXEC != 0
 		}
 	}
 	if stat, err := os.ReadFile("/proc/self/stat"); err == nil {
@@ -587,6 +590,18 @@ func TestForeground(t *testing.T) {
 	}
 	if d.FDs[0] != "/dev/null" || r.Stdout != "fg out\n" || !strings.Contains(r.Stderr, "fg err") {
 		t.Errorf("stdin %q, stdout %q, stderr %q: want /dev/null and inherited output", d.FDs[0], r.Stdout, r.Stderr)
+	}
+	// Inherited fds stay open under the running runtime, marked close-on-exec.
+	f, err := os.CreateTemp(t.TempDir(), "inherited")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r = launchCore(t, coreOpts{Foreground: true, Mode: "return"},
+		blivettest.WithCmd(func(c *exec.Cmd) { c.ExtraFiles = []*os.File{nil, nil, f} }))
+	r.Read("daemon", &d)
+	if d.FDs[5] != f.Name() || !d.Cloexec[5] {
+		t.Errorf("foreground inherited fd 5: %q cloexec %v, want open and close-on-exec", d.FDs[5], d.Cloexec[5])
 	}
 	// Errors are returned, not exits, and it all runs in one process.
 	r = launchCore(t, coreOpts{Foreground: true, Stdout: "/nonexistent/x.log"})
