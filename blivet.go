@@ -468,10 +468,8 @@ func (c *Context) NotifyParent() error {
 	if c.pos >= len(c.p.steps) {
 		return nil
 	}
-	if c.state.PrivilegesPending() {
-		return stages.Errorf("notify", ExitSoftware,
-			"refusing to report ready before the configured privilege drop (user %q, group %q): call DropPrivileges first",
-			c.state.Config.User, c.state.Config.Group)
+	if err := notify.RefuseBeforeDrop(c.state); err != nil {
+		return err
 	}
 	return c.run(len(c.p.steps), false)
 }

@@ -247,6 +247,18 @@ func unquotePrefix(s string) (string, string, error) {
 	return u, s[len(q):], err
 }
 
+// RefuseBeforeDrop returns an error (exit code 70) while a configured
+// privilege drop has not run: a daemon never reports ready as root by
+// mistake.
+func RefuseBeforeDrop(s *stages.State) error {
+	if !s.PrivilegesPending() {
+		return nil
+	}
+	return stages.Errorf(stageName, stages.ExitSoftware,
+		"refusing to report ready before the configured privilege drop (user %q, group %q): call DropPrivileges first",
+		s.Config.User, s.Config.Group)
+}
+
 // Stage is the notify stage: it tells the launcher the daemon is ready.
 // It refuses while a configured privilege drop has not run, so a daemon
 // never reports ready as root by mistake.
@@ -262,10 +274,8 @@ func (*Stage) Name() string { return stageName }
 
 // Run tells the launcher (if any) the daemon is ready.
 func (*Stage) Run(s *stages.State) error {
-	if s.PrivilegesPending() {
-		return stages.Errorf(stageName, stages.ExitSoftware,
-			"refusing to report ready before the configured privilege drop (user %q, group %q): call DropPrivileges first",
-			s.Config.User, s.Config.Group)
+	if err := RefuseBeforeDrop(s); err != nil {
+		return err
 	}
 	if s.Line == nil {
 		return nil
