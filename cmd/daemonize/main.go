@@ -1,0 +1,102 @@
+// Command daemonize runs a program as a Unix daemon, with the guarantees
+// of the blivet library: a double fork so the daemon is not a session
+// leader, a clean signal state, only fds 0-2 (plus the lock) inherited, a
+// locked pidfile naming the program's own PID, and a launcher that exits 0
+// only once the program has actually been exec'd.
+//
+//	daemonize [options] [--] program [args...]
+//
+// It is a drop-in for Debian's daemonize(1) for its short options, with
+// long options, sysexits exit codes and the differences listed in the man
+// page (docs/daemonize.1). Install it with
+//
+//	go install github.com/blivet-go/blivet/cmd/daemonize@latest
+//
+// How it works: daemonize is itself a blivet program. It re-executes
+// itself through blivet.Daemonize (the launcher, then the daemon), runs
+// every stage (umask, chdir, stdio, pidfile and lock, env, output files,
+// privilege drop) in the daemon, and replaces the library's final "notify"
+// stage by an exec of the program: the program keeps the daemon's PID, the
+// one written to the pidfile, and inherits the lock.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/blivet-go/blivet"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run is main without the exit. In the daemon it does not return on
+// success: the program replaces the process.
+func run(args []string, stdout, stderr io.Writer) int {
+	c, err := parseArgs(args)
+	if err != nil {
+		printUsageError(stderr, err)
+		return blivet.ExitUsage
+	}
+	switch {
+	case c.help:
+		fmt.Fprint(stdout, helpText)
+		return 0
+	case c.version:
+		fmt.Fprintf(stdout, "daemonize (blivet) %s\n", version())
+		return 0
+	}
+	if os.Geteuid() != os.Getuid() {
+		fmt.Fprintf(stderr, "daemonize: refusing to run set-user-ID (uid %d, euid %d)\n", os.Getuid(), os.Geteuid())
+		return blivet.ExitNoPerm
+	}
+	ex := &execStage{prog: c.prog}
+	if v, ok := os.LookupEnv("NOTIFY_SOCKET"); ok {
+		ex.notify = &v
+	}
+	extra := []blivet.Option{
+		blivet.WithStageBefore("fork", &checkStage{c: c, stderr: stderr}),
+		blivet.WithStageReplaced("notify", ex),
+	}
+	if c.verbose {
+		extra = append(extra, blivet.WithObserver(observer(stderr)))
+	}
+	ctx, err := blivet.Daemonize(c.options(extra...)...)
+	if err != nil {
+		fmt.Fprintf(stderr, "daemonize: %v\n", err)
+		return blivet.ExitCodeOf(err)
+	}
+	if ctx.IsDaemon() {
+		// The exec stage either replaces the process or fails.
+		fmt.Fprintln(stderr, "daemonize: the pipeline ended without running the program")
+		return blivet.ExitSoftware
+	}
+	if c.verbose {
+		fmt.Fprintf(stderr, "daemonize: %s running as PID %d\n", c.prog.argv[0], ctx.Outcome().PID)
+	}
+	return 0
+}
+
+// observer prints each pipeline step under -v. It goes quiet once the
+// output stage may have pointed stderr at the program's log file.
+func observer(w io.Writer) func(blivet.Event) {
+	quiet := false
+	return func(e blivet.Event) {
+		if e.Stage == "output" || e.Stage == "exec" {
+			quiet = true
+		}
+		if !quiet {
+			fmt.Fprintf(w, "daemonize: %v\n", e)
+		}
+	}
+}
+
+// version returns the module version the binary was built from.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return strings.TrimSpace(bi.Main.Version)
+	}
+	return "(devel)"
+}
