@@ -221,6 +221,7 @@ type Context struct {
 	p        *pipeline
 	state    *State
 	observer func(Event)
+	exitFunc func(code int)
 	pos      int  // next step to run
 	dropEnd  int  // first step of the notify stage
 	closed   bool // Close ran
@@ -254,7 +255,7 @@ func Daemonize(opts ...Option) (*Context, error) {
 	if err == nil {
 		err = c.validate()
 	}
-	ctx := &Context{p: p, state: st, observer: c.observer}
+	ctx := &Context{p: p, state: st, observer: c.observer, exitFunc: c.exitFunc}
 	if handed {
 		if line := adoptPipe(marker, markerErr); line != nil {
 			st.Line = line
@@ -339,7 +340,7 @@ func (c *Context) run(stop int, fromDaemonize bool) error {
 		}
 		if st.Outcome != nil {
 			if st.Role == RoleIntermediate {
-				os.Exit(0) // the daemon is started: let init adopt it
+				c.exit(0) // the daemon is started: let init adopt it
 			}
 			return nil
 		}
@@ -381,7 +382,7 @@ func (c *Context) fail(e *Error, exit bool) error {
 	if c.state.Line != nil && exit {
 		_ = c.state.RunCleanups()
 		_ = c.state.Line.Fail(e)
-		os.Exit(e.Code)
+		c.exit(e.Code)
 	}
 	if exit {
 		_ = c.state.RunCleanups()
@@ -398,7 +399,7 @@ func (c *Context) launcherDone() (*Context, error) {
 	if out.Err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), out.Err)
 	}
-	os.Exit(out.ExitCode)
+	c.exit(out.ExitCode)
 	return nil, nil
 }
 
@@ -481,13 +482,23 @@ func (c *Context) NotifyParent() error {
 func (c *Context) ReportError(err error) {
 	e := toError("app", err)
 	c.mu.Lock()
+	defer c.mu.Unlock() // for an exit func that unwinds (WithExitFunc)
 	_ = c.state.RunCleanups()
 	if c.state.Line != nil && c.state.Line.File() != nil {
 		_ = c.state.Line.Fail(e)
 	} else {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), e)
 	}
-	os.Exit(e.Code)
+	c.exit(e.Code)
+}
+
+// exit ends the process with code: the WithExitFunc function first (which
+// may unwind instead of returning), then os.Exit.
+func (c *Context) exit(code int) {
+	if c.exitFunc != nil {
+		c.exitFunc(code)
+	}
+	os.Exit(code)
 }
 
 // asError returns err's own *Error, or a new one for stage and code.

@@ -26,6 +26,7 @@ type config struct {
 	edits    []edit
 	hooks    []hookSpec
 	observer func(Event)
+	exitFunc func(code int)
 }
 
 func defaultConfig() *config {
@@ -169,9 +170,29 @@ func WithChownPaths(chown bool) Option {
 }
 
 // WithObserver calls fn for every stage and hook the pipeline runs, in
-// every process generation: for logging, -v output and tests.
+// every process generation: for logging, -v output and tests. Repeated
+// use is additive: observers are called in registration order.
 func WithObserver(fn func(Event)) Option {
-	return option("WithObserver(...)", func(c *config) { c.observer = fn })
+	return option("WithObserver(...)", func(c *config) {
+		prev := c.observer
+		switch {
+		case fn == nil:
+		case prev == nil:
+			c.observer = fn
+		default:
+			c.observer = func(e Event) { prev(e); fn(e) }
+		}
+	})
+}
+
+// WithExitFunc makes blivet call fn with the exit code wherever it would
+// end the process (ReportError, a failure reported to the launcher, the
+// launcher and intermediate exiting), for tests and frameworks. fn must
+// not return to keep the process alive: it may panic or call
+// runtime.Goexit to unwind (package blivettest does), or do last work and
+// return, after which os.Exit(code) still runs. The last one wins.
+func WithExitFunc(fn func(code int)) Option {
+	return option("WithExitFunc(...)", func(c *config) { c.exitFunc = fn })
 }
 
 // edit is one change to the default pipeline.

@@ -92,6 +92,14 @@ func (h *H) Report(key string, v any) {
 // with WithEnv).
 func (h *H) Env(key string) string { return os.Getenv(key) }
 
+// Pidfile returns the conventional pidfile path in the report directory:
+// a helper started with StartDaemon passes it to blivet.WithPidfile, and
+// StartDaemon reads the daemon's PID from it.
+func (h *H) Pidfile() string { return filepath.Join(h.Dir, PidfileName) }
+
+// PidfileName is the base name of H.Pidfile in the report directory.
+const PidfileName = "daemon.pid"
+
 // Run is one launch of a helper program, as a test sees it.
 type Run struct {
 	t        testing.TB
@@ -301,4 +309,63 @@ func pidsWithEnv(needle string) []int {
 		}
 	}
 	return out
+}
+
+// Daemon is a helper program running as a real daemon, started by
+// StartDaemon.
+type Daemon struct {
+	// Run is the launch; its launcher has exited 0.
+	*Run
+	// PID is the daemon's PID.
+	PID int
+	// Pidfile is the pidfile the PID was read from ("" if the helper
+	// wrote none and the PID was found among the run's processes).
+	Pidfile string
+}
+
+// StartDaemon runs the helper program name as a real daemon and waits until
+// it is ready: the launcher must exit 0, or the test fails with the
+// launcher's stderr. The PID comes from the helper's pidfile (H.Pidfile)
+// or, without one, from the one process of the run still alive. The
+// daemon is killed when the test ends; Stop ends it earlier, gracefully.
+func StartDaemon(t testing.TB, name string, opts ...LaunchOption) *Daemon {
+	t.Helper()
+	r := Launch(t, name, opts...)
+	if r.ExitCode != 0 {
+		t.Fatalf("daemon %s did not become ready: launcher exit %d, stderr:\n%s", name, r.ExitCode, r.Stderr)
+	}
+	d := &Daemon{Run: r}
+	path := filepath.Join(r.Dir, PidfileName)
+	if data, err := os.ReadFile(path); err == nil {
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 1 {
+			t.Fatalf("pidfile %s holds %q, not a PID", path, data)
+		}
+		d.PID, d.Pidfile = pid, path
+	} else if pids := r.PIDs(); len(pids) == 1 {
+		d.PID = pids[0]
+	} else {
+		t.Fatalf("daemon %s: no pidfile (%v) and %d live processes %v", name, err, len(pids), pids)
+	}
+	if !Alive(d.PID) {
+		t.Fatalf("daemon %s (pid %d) is not running after it said ready", name, d.PID)
+	}
+	return d
+}
+
+// Stop sends SIGTERM to the daemon and waits until it is gone, failing the
+// test if it is still running after 10s (it is then killed).
+func (d *Daemon) Stop() {
+	d.t.Helper()
+	if err := syscall.Kill(d.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		d.t.Fatalf("SIGTERM to %d: %v", d.PID, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for Alive(d.PID) {
+		if time.Now().After(deadline) {
+			d.Kill()
+			d.t.Fatalf("daemon %d still running 10s after SIGTERM", d.PID)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

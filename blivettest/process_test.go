@@ -1,0 +1,61 @@
+package blivettest_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/blivet-go/blivet"
+	"github.com/blivet-go/blivet/blivettest"
+)
+
+func TestMain(m *testing.M) { blivettest.Main(m) }
+
+func init() {
+	blivettest.Register("blivettest-daemon", func(h *blivettest.H) {
+		ctx, err := blivet.Daemonize(blivet.WithPidfile(h.Pidfile()), blivet.WithCleanupOnSignal(),
+			blivet.WithStdout(filepath.Join(h.Dir, "out.log")))
+		if err != nil {
+			os.Exit(blivet.ExitCodeOf(err))
+		}
+		defer ctx.Close()
+		h.Report("daemon", os.Getpid())
+		if err := ctx.NotifyParent(); err != nil {
+			ctx.ReportError(err)
+		}
+		select {}
+	})
+	blivettest.Register("blivettest-fail", func(h *blivettest.H) {
+		ctx, err := blivet.Daemonize()
+		if err != nil {
+			os.Exit(blivet.ExitCodeOf(err))
+		}
+		ctx.ReportError(blivet.WrapError("app", 42, os.ErrNotExist))
+	})
+}
+
+func TestStartDaemon(t *testing.T) {
+	d := blivettest.StartDaemon(t, "blivettest-daemon")
+	var pid int
+	d.Await("daemon", &pid)
+	if pid != d.PID || d.Pidfile != filepath.Join(d.Dir, blivettest.PidfileName) || !blivettest.Alive(d.PID) {
+		t.Fatalf("daemon pid %d, StartDaemon says %d from %q", pid, d.PID, d.Pidfile)
+	}
+	if d.PID == os.Getpid() || d.ExitCode != 0 {
+		t.Fatalf("pid %d exit %d", d.PID, d.ExitCode)
+	}
+	d.Stop()
+	if blivettest.Alive(d.PID) {
+		t.Fatal("alive after Stop")
+	}
+	if _, err := os.Stat(d.Pidfile); !os.IsNotExist(err) {
+		t.Errorf("pidfile after SIGTERM with WithCleanupOnSignal: %v", err)
+	}
+}
+
+func TestLaunchReportsTheDaemonsError(t *testing.T) {
+	r := blivettest.Launch(t, "blivettest-fail")
+	if r.ExitCode != 42 || len(r.PIDs()) != 0 {
+		t.Fatalf("exit %d, live %v, stderr %q", r.ExitCode, r.PIDs(), r.Stderr)
+	}
+}
