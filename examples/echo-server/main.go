@@ -56,6 +56,7 @@ func main() {
 	opts := []blivet.Option{
 		blivet.WithPidfile(pidPath),
 		blivet.WithStdout(logPath),
+		blivet.WithStderr(logPath), // the log package writes to stderr
 		blivet.WithAppend(true),
 		blivet.WithCleanupOnSignal(),
 		blivet.WithForeground(*foreground),
