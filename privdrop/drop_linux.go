@@ -1,0 +1,220 @@
+//go:build linux
+
+package privdrop
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/blivet-go/blivet/stages"
+)
+
+// setIDs sets the supplementary groups, then real, effective and saved gid,
+// then uid. Package syscall performs each call on every thread (with cgo,
+// through the C library's own all-thread broadcast).
+func setIDs(t Target) error {
+	if err := syscall.Setgroups(t.Groups); err != nil {
+		// Nothing changed yet: the caller may still report it as root.
+		return stages.Errorf(stageName, stages.ExitNoPerm, "setgroups(%v) for %s: %w", t.Groups, t, err)
+	}
+	if err := syscall.Setresgid(t.GID, t.GID, t.GID); err != nil {
+		return fatal("setresgid(%d) for %s: %w", t.GID, t, err)
+	}
+	if t.UID >= 0 {
+		if err := syscall.Setresuid(t.UID, t.UID, t.UID); err != nil {
+			return fatal("setresuid(%d) for %s: %w", t.UID, t, err)
+		}
+	}
+	return nil
+}
+
+// Check verifies the process runs as t: on every thread (read from
+// /proc/self/task/*/status) the real, effective, saved and filesystem gids
+// are t.GID, the supplementary groups are t.Groups and, after a user
+// switch, the uids are t.UID and no capability is left; for a group-only
+// target every thread keeps the calling thread's uids. After a switch to a
+// uid other than 0 it then tries to regain uid 0 and gid 0, which must
+// fail. Any mismatch is a Fatal error with exit code 77. Without /proc
+// mounted, only the calling thread is checked (package syscall changed
+// every thread, or failed).
+func Check(t Target) error {
+	ruid, euid, suid := unix.Getresuid()
+	rgid, egid, sgid := unix.Getresgid()
+	groups, err := unix.Getgroups()
+	if err != nil {
+		return fatal("getgroups after dropping to %s: %w", t, err)
+	}
+	wantUID := t.UID
+	if wantUID < 0 {
+		if ruid != euid || euid != suid {
+			return fatal("uids %d/%d/%d differ after the group-only drop to %s", ruid, euid, suid, t)
+		}
+		wantUID = ruid
+	}
+	self := creds{uid: [4]int{ruid, euid, suid, wantUID}, gid: [4]int{rgid, egid, sgid, t.GID}, groups: groups}
+	if err := self.match(t, wantUID); err != nil {
+		return fatal("calling thread after dropping to %s: %w", t, err)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err == nil {
+		for _, task := range tasks {
+			data, err := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
+			if errors.Is(err, os.ErrNotExist) {
+				continue // the thread exited meanwhile
+			}
+			if err != nil {
+				return fatal("checking thread %s after dropping to %s: %w", task.Name(), t, err)
+			}
+			c, err := parseStatus(data)
+			if err == nil {
+				err = c.match(t, wantUID)
+			}
+			if err == nil && t.UID > 0 && (c.capPrm != 0 || c.capEff != 0 || c.capAmb != 0) {
+				err = fmt.Errorf("capabilities left: permitted %#x, effective %#x, ambient %#x", c.capPrm, c.capEff, c.capAmb)
+			}
+			if err != nil {
+				return fatal("thread %s after dropping to %s: %w", task.Name(), t, err)
+			}
+		}
+	}
+	if t.UID > 0 {
+		if err := syscall.Setuid(0); err == nil {
+			return fatal("setuid(0) succeeded after dropping to %s: the drop is reversible", t)
+		}
+		if err := syscall.Setresuid(-1, 0, -1); err == nil {
+			return fatal("seteuid(0) succeeded after dropping to %s: the drop is reversible", t)
+		}
+		if t.GID != 0 {
+			if err := syscall.Setgid(0); err == nil {
+				return fatal("setgid(0) succeeded after dropping to %s: the drop is reversible", t)
+			}
+		}
+	}
+	return nil
+}
+
+// creds is one thread's identity, as /proc/PID/task/TID/status shows it.
+type creds struct {
+	uid, gid               [4]int // real, effective, saved, filesystem
+	groups                 []int
+	capPrm, capEff, capAmb uint64
+}
+
+func (c creds) match(t Target, wantUID int) error {
+	for i, name := range []string{"real", "effective", "saved", "filesystem"} {
+		if c.uid[i] != wantUID {
+			return fmt.Errorf("%s uid is %d, want %d", name, c.uid[i], wantUID)
+		}
+		if c.gid[i] != t.GID {
+			return fmt.Errorf("%s gid is %d, want %d", name, c.gid[i], t.GID)
+		}
+	}
+	got := slices.Clone(c.groups)
+	slices.Sort(got)
+	got = slices.Compact(got)
+	if !slices.Equal(got, t.Groups) && (len(got) != 0 || len(t.Groups) != 0) {
+		return fmt.Errorf("supplementary groups are %v, want %v", got, t.Groups)
+	}
+	return nil
+}
+
+// parseStatus reads the Uid, Gid, Groups and Cap* lines of a
+// /proc/PID/status file.
+func parseStatus(data []byte) (creds, error) {
+	var c creds
+	seen := 0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(val)
+		var err error
+		switch key {
+		case "Uid", "Gid":
+			if len(f) != 4 {
+				return c, fmt.Errorf("status line %q: want 4 ids", sc.Text())
+			}
+			ids := &c.uid
+			if key == "Gid" {
+				ids = &c.gid
+			}
+			for i := range f {
+				if ids[i], err = strconv.Atoi(f[i]); err != nil {
+					return c, fmt.Errorf("status line %q: %w", sc.Text(), err)
+				}
+			}
+			seen++
+		case "Groups":
+			for _, s := range f {
+				g, err := strconv.Atoi(s)
+				if err != nil {
+					return c, fmt.Errorf("status line %q: %w", sc.Text(), err)
+				}
+				c.groups = append(c.groups, g)
+			}
+			seen++
+		case "CapPrm", "CapEff", "CapAmb":
+			if len(f) != 1 {
+				return c, fmt.Errorf("status line %q: want one mask", sc.Text())
+			}
+			v, err := strconv.ParseUint(f[0], 16, 64)
+			if err != nil {
+				return c, fmt.Errorf("status line %q: %w", sc.Text(), err)
+			}
+			switch key {
+			case "CapPrm":
+				c.capPrm = v
+			case "CapEff":
+				c.capEff = v
+			default:
+				c.capAmb = v
+			}
+		}
+	}
+	if seen != 3 {
+		return c, errors.New("status lacks Uid, Gid or Groups")
+	}
+	return c, sc.Err()
+}
+
+// errIsPidfile refuses to hand the pidfile over (see the pidfile package).
+var errIsPidfile = errors.New("it is the pidfile, which stays with the user that created it")
+
+// chownRegular hands path to uid (-1: unchanged) and gid when it is a
+// regular file. It opens the path once (O_PATH, following symbolic links
+// like the output stage did) and changes the file it opened, so the file
+// checked is the file changed.
+func chownRegular(path string, uid, gid int, pidfile os.FileInfo) error {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil // a device, fifo or socket is not the daemon's to own
+	}
+	if pidfile != nil {
+		if ps, ok := pidfile.Sys().(*syscall.Stat_t); ok && uint64(ps.Dev) == uint64(st.Dev) && ps.Ino == st.Ino {
+			return errIsPidfile
+		}
+	}
+	if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
+		return &os.PathError{Op: "chown", Path: path, Err: err}
+	}
+	return nil
+}
