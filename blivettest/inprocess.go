@@ -7,10 +7,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
+	"syscall"
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/notify"
+	"github.com/blivet-go/blivet/privdrop"
 	"github.com/blivet-go/blivet/stages"
 )
 
@@ -37,7 +38,7 @@ import (
 // A Recorder is for one run of the pipeline. Its methods are safe for
 // concurrent use.
 type Recorder struct {
-	t    testing.TB
+	t    TB
 	real map[string]bool
 
 	mu      sync.Mutex
@@ -48,7 +49,11 @@ type Recorder struct {
 	drop    *Drop
 	chown   []string // what the drop would hand to the target user
 	exit    *ExitError
-	null    *os.File
+
+	// The fork fakes switch the State to the next generation once their
+	// own step is over (and observed), as a re-execution would.
+	nextState *stages.State
+	nextRole  stages.Role
 }
 
 // RecorderOption configures NewRecorder.
@@ -72,8 +77,21 @@ func Real(names ...string) RecorderOption {
 // test process.
 var notInProcess = []string{"fork", "setsid", "fork2", "privdrop"}
 
+// TB is the part of testing.TB a Recorder uses; *testing.T and
+// *testing.B satisfy it.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // NewRecorder returns a Recorder for one in-process run of a pipeline.
-func NewRecorder(t testing.TB, opts ...RecorderOption) *Recorder {
+// Misuse (an unknown stage given to Real, a stage that cannot run in the
+// test process) fails the test through t. t may be nil where there is no
+// test, as in Example functions: misuse then panics.
+func NewRecorder(t TB, opts ...RecorderOption) *Recorder {
+	if t == nil {
+		t = panicTB{}
+	}
 	t.Helper()
 	r := &Recorder{t: t, real: map[string]bool{}, report: Report{ExitCode: -1}}
 	for _, o := range opts {
@@ -91,14 +109,14 @@ func NewRecorder(t testing.TB, opts ...RecorderOption) *Recorder {
 			t.Fatalf("blivettest.Real(%q): %s cannot run inside the test process; use Register and Launch (real-process mode)", n, n)
 		}
 	}
-	t.Cleanup(func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.null != nil {
-			r.null.Close()
-		}
-	})
 	return r
+}
+
+type panicTB struct{}
+
+func (panicTB) Helper() {}
+func (panicTB) Fatalf(format string, args ...any) {
+	panic("blivettest: " + fmt.Sprintf(format, args...))
 }
 
 // Options returns the options that put the Recorder in charge: the fakes,
@@ -242,6 +260,17 @@ func (r *Recorder) observe(e blivet.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.steps = append(r.steps, Step{Kind: e.Kind, Name: e.Name, Stage: e.Stage, Role: e.Role, Err: e.Err})
+	if r.nextState != nil {
+		r.nextState.Role = r.nextRole
+		r.nextState = nil
+	}
+}
+
+// handOver makes s the next generation's once the running step is over.
+func (r *Recorder) handOver(s *stages.State, role stages.Role) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nextState, r.nextRole = s, role
 }
 
 // Steps returns every stage and hook that ran, in order, with its outcome.
@@ -282,10 +311,18 @@ func (r *Recorder) Ran(name string) bool { return slices.Contains(r.Stages(), na
 // one line each: "umask 022", "chdir /", "lock /run/d.pid", "setenv K=V",
 // "stdout > /var/log/d.log (truncate)", "setuid 65534", "ready", and the
 // pidfile's removal ("remove /run/d.pid") when the daemon closes or fails.
-func (r *Recorder) Actions() []string {
+//
+// With prefixes, only the actions starting with one of them are returned.
+func (r *Recorder) Actions(prefixes ...string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.actions)
+	out := []string{}
+	for _, a := range r.actions {
+		if len(prefixes) == 0 || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(a, p) }) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Env returns the variables the env stage would have set, "KEY=VALUE" in
@@ -331,6 +368,9 @@ type Drop struct {
 	// User and Group are the configured target, as given to WithUser and
 	// WithGroup.
 	User, Group string
+	// Target is what privdrop.Resolve made of them: the uid, gid and
+	// supplementary groups the process would switch to, and USER/HOME.
+	Target privdrop.Target
 	// Chown lists the paths that would be handed to the target user first
 	// (output files, a standalone lockfile; never the pidfile). Empty with
 	// WithChownPaths(false).
@@ -354,6 +394,7 @@ func (r *Recorder) Drop() (Drop, bool) {
 type line struct {
 	r    *Recorder
 	done bool
+	null *os.File // stand-in for the pipe's write end
 }
 
 var _ stages.Line = (*line)(nil)
@@ -364,8 +405,17 @@ func (l *line) finish() error {
 	if l.done {
 		return stages.Wrap("notify", stages.ExitSoftware, errTold)
 	}
-	l.done = true
+	l.close()
 	return nil
+}
+
+// close marks the line done and closes the stand-in fd; r.mu is held.
+func (l *line) close() {
+	l.done = true
+	if l.null != nil {
+		l.null.Close()
+		l.null = nil
+	}
 }
 
 func (l *line) Ready() error {
@@ -410,20 +460,20 @@ func (l *line) File() *os.File {
 	if l.done {
 		return nil
 	}
-	if l.r.null == nil {
-		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if l.null == nil {
+		f, err := os.OpenFile(os.DevNull, os.O_WRONLY|syscall.O_CLOEXEC, 0)
 		if err != nil {
 			return nil
 		}
-		l.r.null = f
+		l.null = f
 	}
-	return l.r.null
+	return l.null
 }
 
 func (l *line) Close() error {
 	l.r.mu.Lock()
 	defer l.r.mu.Unlock()
-	l.done = true
+	l.close()
 	return nil
 }
 
@@ -446,7 +496,7 @@ func (f *fake) Run(s *stages.State) error {
 			return nil
 		}
 		s.Line = &line{r: r}
-		s.Role = stages.RoleIntermediate
+		r.handOver(s, stages.RoleIntermediate)
 		r.act("re-exec as the intermediate")
 	case "setsid":
 		if !c.Foreground {
@@ -456,7 +506,7 @@ func (f *fake) Run(s *stages.State) error {
 		if c.Foreground {
 			return nil
 		}
-		s.Role = stages.RoleDaemon
+		r.handOver(s, stages.RoleDaemon)
 		if s.Line != nil {
 			_ = s.Line.ReportPID(os.Getpid())
 		}
@@ -549,10 +599,14 @@ func (f *fake) pidfile(s *stages.State) {
 
 func (f *fake) privdrop(s *stages.State) error {
 	r, c := f.r, &s.Config
-	if !c.DropConfigured() {
+	if !c.DropConfigured() || s.Dropped {
 		return nil
 	}
-	d := &Drop{User: c.User, Group: c.Group}
+	tgt, err := privdrop.Resolve(c.User, c.Group)
+	if err != nil {
+		return err // unknown user or group: 67, as for real
+	}
+	d := &Drop{User: c.User, Group: c.Group, Target: tgt}
 	if c.ChownPaths && !s.Chowned {
 		r.mu.Lock()
 		d.Chown = slices.Clone(r.chown)
@@ -561,7 +615,12 @@ func (f *fake) privdrop(s *stages.State) error {
 			r.act("chown %s to %s", strings.Join(d.Chown, " "), target(c))
 		}
 	}
-	r.act("drop privileges to %s", target(c))
+	r.act("setgroups %v", tgt.Groups)
+	r.act("setgid %d", tgt.GID)
+	if tgt.UID >= 0 {
+		r.act("setuid %d", tgt.UID)
+		r.act("setenv USER=%s HOME=%s LOGNAME=%s", tgt.Name, tgt.Home, tgt.Name)
+	}
 	s.Chowned, s.Dropped = s.Chowned || c.ChownPaths, true
 	r.mu.Lock()
 	r.drop = d

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +78,18 @@ func TestDaemonPipelineInProcess(t *testing.T) {
 	want := []string{"before fork:launcher:false", "after fork:intermediate:true", "after fork2:daemon:true"}
 	if diff := cmp.Diff(want, roles); diff != "" {
 		t.Errorf("hook roles (-want +got):\n%s", diff)
+	}
+	var stageRoles []string
+	for _, st := range rec.Steps() {
+		if st.Kind == blivet.StageRan && st.Name != "umask" && len(stageRoles) < 5 {
+			stageRoles = append(stageRoles, fmt.Sprintf("%s:%v", st.Name, st.Role))
+		}
+	}
+	// Each stage runs in the generation that runs it for real: the fork
+	// stages in the generation that re-executes.
+	want = []string{"signals:launcher", "fork:launcher", "setsid:intermediate", "fork2:intermediate", "chdir:daemon"}
+	if diff := cmp.Diff(want, stageRoles); diff != "" {
+		t.Errorf("stage roles (-want +got):\n%s", diff)
 	}
 	if got := rec.Launcher(); got.Ready || got.ExitCode != -1 || got.PID != os.Getpid() {
 		t.Errorf("launcher before NotifyParent: %+v", got)
@@ -275,6 +289,16 @@ func TestPrivilegeDropRecorded(t *testing.T) {
 	if !ran || d.User != "nobody" || !cmp.Equal([]string{lock, log}, d.Chown) {
 		t.Errorf("drop %+v ran %v", d, ran)
 	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := strconv.Itoa(d.Target.UID); uid != nobody.Uid || strconv.Itoa(d.Target.GID) != nobody.Gid || d.Target.Name != "nobody" {
+		t.Errorf("target %+v, want nobody's ids %s:%s", d.Target, nobody.Uid, nobody.Gid)
+	}
+	if acts := rec.Actions(); !slices.Contains(acts, "setuid "+nobody.Uid) || !slices.Contains(acts, "setgid "+nobody.Gid) {
+		t.Errorf("actions %q", acts)
+	}
 	if err := ctx.NotifyParent(); err != nil || !rec.Launcher().Ready {
 		t.Errorf("NotifyParent after the drop: %v, %+v", err, rec.Launcher())
 	}
@@ -350,5 +374,26 @@ func TestRealRefusesDetachingStages(t *testing.T) {
 		if !strings.Contains(tb.msg, fmt.Sprintf("Real(%q)", name)) {
 			t.Errorf("Real(%q): %q", name, tb.msg)
 		}
+	}
+}
+
+func TestNilTBPanicsOnMisuse(t *testing.T) {
+	defer func() {
+		if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), `Real("fork")`) {
+			t.Errorf("recovered %v", v)
+		}
+	}()
+	blivettest.NewRecorder(nil, blivettest.Real("fork"))
+}
+
+func TestUnknownUserIs67(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("WithUser needs root (validation refuses it with 77 otherwise)")
+	}
+	t.Parallel()
+	rec := blivettest.NewRecorder(t)
+	_, err := rec.Daemonize(blivet.WithUser("no-such-user-blivet"), blivet.WithAutoNotify())
+	if blivet.ExitCodeOf(err) != 67 || rec.Launcher().ExitCode != 67 {
+		t.Errorf("err %v, launcher %+v; want 67", err, rec.Launcher())
 	}
 }
