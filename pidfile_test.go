@@ -1,3 +1,8 @@
+//go:build linux
+
+// Real-process tests of the pidfile and the lock: they read /proc and use
+// Linux tools (flock, pkill, start-stop-daemon) and a child subreaper.
+
 package blivet_test
 
 import (
