@@ -166,6 +166,10 @@ func Start(t testing.TB, name string, opts ...LaunchOption) (*Run, *exec.Cmd) {
 	}
 	cmd := exec.Command(exe, append([]string{"-test.run=^$"}, c.args...)...)
 	cmd.Env = append(os.Environ(), envHelper+"="+name, envDir+"="+c.dir, envToken+"="+r.token)
+	if _, set := os.LookupEnv("GORACE"); !set {
+		// Under -race every exit otherwise sleeps a second (atexit_sleep_ms).
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	}
 	cmd.Env = append(cmd.Env, c.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
