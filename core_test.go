@@ -617,13 +617,6 @@ func TestForeground(t *testing.T) {
 	}
 }
 
-// sleepForever blocks without tripping the runtime's deadlock detector.
-func sleepForever() {
-	for {
-		time.Sleep(time.Hour)
-	}
-}
-
 // procPPID reads pid's parent from /proc/PID/stat.
 func procPPID(t *testing.T, pid int) int {
 	t.Helper()
