@@ -1,6 +1,7 @@
 package blivet_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -18,3 +19,9 @@ func sleepForever() {
 		time.Sleep(time.Hour)
 	}
 }
+
+// appError is an application error carrying its own exit code.
+type appError struct{ code int }
+
+func (e *appError) Error() string { return fmt.Sprintf("application error %d", e.code) }
+func (e *appError) ExitCode() int { return e.code }

@@ -192,10 +192,6 @@ func init() {
 	})
 }
 
-type appError struct{ code int }
-
-func (e *appError) Error() string { return fmt.Sprintf("application error %d", e.code) }
-func (e *appError) ExitCode() int { return e.code }
 
 func launchCore(t *testing.T, o coreOpts, extra ...blivettest.LaunchOption) *blivettest.Run {
 	t.Helper()
