@@ -302,8 +302,15 @@ func (c *config) validate() error {
 		}
 	}
 	if c.DropConfigured() && os.Geteuid() != 0 {
+		var set []string
+		for _, id := range []struct{ opt, v string }{{"WithUser", c.User}, {"WithGroup", c.Group}} {
+			if id.v != "" {
+				set = append(set, fmt.Sprintf("%s(%q)", id.opt, id.v))
+			}
+		}
 		return stages.Errorf("config", stages.ExitNoPerm,
-			"WithUser/WithGroup: dropping privileges needs root, running as uid %d", os.Geteuid())
+			"%s: dropping privileges needs root, but this process runs as uid %d (start it as root, or leave the option out)",
+			strings.Join(set, " and "), os.Geteuid())
 	}
 	return nil
 }
