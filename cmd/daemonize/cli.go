@@ -83,6 +83,9 @@ func parseArgs(args []string) (*cli, error) {
 	c := &cli{umask: -1}
 	var umask string
 	fs := newFlagSet(c, &umask)
+	if err := checkShortFlags(fs, args); err != nil {
+		return nil, err
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, usagef("%v", err)
 	}
@@ -167,6 +170,38 @@ func parseArgs(args []string) (*cli, error) {
 	}
 	c.prog = prog
 	return c, nil
+}
+
+// checkShortFlags rejects unknown letters in short-option clusters before
+// pflag sees them: pflag silently skips a cluster that goes on with
+// "test." (for go test's own flags), where getopt reports -t as unknown.
+func checkShortFlags(fs *pflag.FlagSet, args []string) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--" || a == "-" || !strings.HasPrefix(a, "-"):
+			return nil // the options end here
+		case strings.HasPrefix(a, "--"):
+			name, _, hasValue := strings.Cut(a[2:], "=")
+			if f := fs.Lookup(name); f != nil && f.NoOptDefVal == "" && !hasValue {
+				i++ // the value is the next argument
+			}
+			continue
+		}
+		for j := 1; j < len(a); j++ {
+			f := fs.ShorthandLookup(a[j : j+1])
+			if f == nil {
+				return usagef("unknown shorthand flag: %q in %s", a[j], a)
+			}
+			if f.NoOptDefVal == "" { // takes a value: the rest of a, or the next argument
+				if j == len(a)-1 {
+					i++
+				}
+				break
+			}
+		}
+	}
+	return nil
 }
 
 func checkAbs(flag, path string) error {

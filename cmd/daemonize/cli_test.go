@@ -126,7 +126,14 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{[]string{"-v"}, "no program"},
 		{[]string{"-x", "/bin/true"}, "unknown shorthand flag"},
 		{[]string{"--bogus", "/bin/true"}, "unknown flag"},
+		{[]string{"-test.v", "/bin/true"}, "unknown shorthand flag: 't'"},
+		{[]string{"-atest.v", "/bin/true"}, "unknown shorthand flag: 't'"},
+		{[]string{"-v", "-p", "-test.pid", "/bin/true"}, "absolute"}, // a value, not a flag
+		{[]string{"-p-test.pid", "/bin/true"}, "absolute"},
 		{[]string{"/bin/true", "-p"}, ""}, // not an error: -p belongs to the program
+		{[]string{"/bin/true", "-test.v"}, ""},
+		{[]string{"--pidfile", "/p", "/bin/true", "-test.v"}, ""},
+		{[]string{"--", "-test.v"}, ""},
 		{[]string{"-p"}, "needs an argument"},
 		{[]string{"-p", "rel.pid", "/bin/true"}, "absolute"},
 		{[]string{"-l", "rel", "/bin/true"}, "absolute"},

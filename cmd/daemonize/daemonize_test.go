@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,18 +178,26 @@ func (r *launch) pids() []int {
 func (r *launch) daemon() int {
 	r.t.Helper()
 	var pids []int
-	blivettest.Eventually(r.t, 10*time.Second, func() bool {
-		pids = r.pids()
-		return len(pids) == 1
-	}, "want exactly one process of the run, have %v (stderr %q)", pids, r.stderr)
+	deadline := time.Now().Add(10 * time.Second)
+	for pids = r.pids(); len(pids) != 1; pids = r.pids() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("want exactly one process of the run, have %v (stderr %q)", pids, r.stderr)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	return pids[0]
 }
 
 // none checks that nothing of the run is left running.
 func (r *launch) none() {
 	r.t.Helper()
-	blivettest.Eventually(r.t, 10*time.Second, func() bool { return len(r.pids()) == 0 },
-		"processes of the run still alive: %v", r.pids())
+	deadline := time.Now().Add(10 * time.Second)
+	for pids := r.pids(); len(pids) > 0; pids = r.pids() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("processes of the run still alive: %v", pids)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func (r *launch) kill() {
@@ -297,11 +306,17 @@ func readFile(t *testing.T, path string) string {
 // awaitFile waits until path has exactly want as content.
 func awaitFile(t *testing.T, path, want string) {
 	t.Helper()
-	var got []byte
-	blivettest.Eventually(t, 10*time.Second, func() bool {
-		got, _ = os.ReadFile(path)
-		return string(got) == want
-	}, "%s: have %q, want %q", path, got, want)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := os.ReadFile(path)
+		if string(got) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: have %q (%v), want %q", path, got, err, want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func writeScript(t *testing.T, path, text string) string {
@@ -819,15 +834,15 @@ func TestForeground(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer extra.Close()
-	script := `echo "pid=$$ notify=$NOTIFY_SOCKET cwd=$(pwd)"; ls /proc/$$/fd | sort -n | tr '\n' ' '; echo; exit 7`
+	script := `echo "pid=$$ notify=$NOTIFY_SOCKET cwd=$(pwd)"; exit 7`
 	r := daemonize(t, []string{"-f", "-c", dir, "/bin/sh", "-c", script},
-		withEnv("NOTIFY_SOCKET=@blivet-test"), withFiles(extra)).expect(7)
-	want := fmt.Sprintf("pid=%d notify=@blivet-test cwd=%s\n0 1 2 \n", r.cmd.Process.Pid, dir)
+		withEnv("NOTIFY_SOCKET=@blivet-test")).expect(7)
+	want := fmt.Sprintf("pid=%d notify=@blivet-test cwd=%s\n", r.cmd.Process.Pid, dir)
 	if r.stdout != want {
-		t.Errorf("stdout %q, want %q (same PID, NOTIFY_SOCKET untouched, no extra fds)", r.stdout, want)
+		t.Errorf("stdout %q, want %q (same PID, NOTIFY_SOCKET untouched)", r.stdout, want)
 	}
-	t.Run("same session", func(t *testing.T) {
-		r := start(t, []string{"-f", "/bin/sleep", "100"})
+	t.Run("same session, no extra fds", func(t *testing.T) {
+		r := start(t, []string{"-f", "/bin/sleep", "100"}, withFiles(extra, extra))
 		pid := r.cmd.Process.Pid
 		blivettest.Eventually(t, 10*time.Second, func() bool {
 			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
@@ -835,6 +850,10 @@ func TestForeground(t *testing.T) {
 		}, "sleep never ran in place")
 		if mine, _ := unix.Getsid(0); procStat(t, pid).sid != mine {
 			t.Errorf("-f started a new session")
+		}
+		got := fds(t, pid)
+		if len(got) != 3 || got[0] != "/dev/null" || got[1] == "" || got[2] == "" {
+			t.Errorf("fds %v, want 0 on /dev/null and the inherited 1, 2 only", got)
 		}
 	})
 	t.Run("exec failure", func(t *testing.T) {
@@ -963,5 +982,38 @@ func BenchmarkLaunch(b *testing.B) {
 		r := &launch{token: "bench"}
 		r.kill()
 		b.StartTimer()
+	}
+}
+
+// TestSocketActivation runs daemonize under the real systemd-socket-activate:
+// the program finds the listening socket at fd 3 and LISTEN_FDS,
+// LISTEN_FDNAMES and LISTEN_PID addressed to itself, in both modes.
+func TestSocketActivation(t *testing.T) {
+	tool, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate is not installed")
+	}
+	script := `printf 'fds=%s names=%s pidok=%s fd3=%s\n' "$LISTEN_FDS" "$LISTEN_FDNAMES" ` +
+		`"$([ "$LISTEN_PID" = $$ ] && echo yes)" "$(readlink /proc/$$/fd/3 | cut -c1-7)"`
+	for _, mode := range []string{"daemon", "foreground"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			sock, out := filepath.Join(dir, "s.sock"), filepath.Join(dir, "out")
+			args := []string{"-o", out, "/bin/sh", "-c", script}
+			if mode == "foreground" {
+				args = append([]string{"-f"}, args...)
+			}
+			r := start(t, args, wrapped(tool, "-l", sock, "--fdname=web"))
+			// systemd-socket-activate execs daemonize at the first connection.
+			blivettest.Eventually(t, 10*time.Second, func() bool {
+				c, err := net.Dial("unix", sock)
+				if err == nil {
+					c.Close()
+				}
+				return err == nil
+			}, "nothing listens on %s", sock)
+			r.wait().expect(0)
+			awaitFile(t, out, "fds=1 names=web pidok=yes fd3=socket:\n")
+		})
 	}
 }
