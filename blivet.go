@@ -222,9 +222,10 @@ type Context struct {
 	state    *State
 	observer func(Event)
 	exitFunc func(code int)
-	pos      int  // next step to run
-	dropEnd  int  // first step of the notify stage
-	closed   bool // Close ran
+	pos      int     // next step to run
+	dropEnd  int     // first step of the notify stage
+	closed   bool    // Close ran
+	sd       sdState // service manager protocols (systemd.go)
 }
 
 // Daemonize turns the calling program into a daemon and returns, in the
@@ -286,6 +287,9 @@ func Daemonize(opts ...Option) (*Context, error) {
 	st.Fingerprint = p.fingerprint
 	st.DirectDaemonStep = p.directDaemonStep()
 	st.KeepFDs = append(st.KeepFDs, c.KeepFDs...)
+	if err := inheritActivation(st, marker, handed); err != nil {
+		return nil, ctx.fail(asError("systemd", ExitUsage, err), true)
+	}
 
 	ctx.dropEnd = len(p.steps)
 	if i := p.firstStep("notify"); i >= 0 {

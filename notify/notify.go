@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet/stages"
+	"github.com/blivet-go/blivet/systemd"
 )
 
 const (
@@ -192,18 +193,32 @@ func Await(r io.Reader, timeout time.Duration, pidHint int) stages.Outcome {
 	case out = <-done:
 	case <-timer:
 		p := pidOf(&mu, &pid)
-		target := p
-		if target == 0 {
-			target = pidHint
-		}
-		if target > 0 {
-			_ = syscall.Kill(target, syscall.SIGTERM)
-		}
 		out = stages.Outcome{PID: p, Err: stages.Errorf("daemon", stages.ExitTempFail,
-			"not ready after %v; sent SIGTERM to PID %d", timeout, target)}
+			"not ready after %v; %s", timeout, terminate(p, pidHint))}
 	}
 	out.ExitCode = stages.ExitCodeOf(out.Err)
 	return out
+}
+
+// terminate sends SIGTERM to the daemon that did not get ready in time and
+// says what it did. When the daemon has not told its PID yet (it is still
+// in the code before Daemonize), the intermediate pidHint has made itself
+// a session and process group leader and the daemon is in its group, even
+// once the intermediate has exited (it stays a zombie until the launcher
+// reaps it): the group is signalled, or the intermediate itself if it has
+// not called setsid yet.
+func terminate(pid, pidHint int) string {
+	switch {
+	case pid > 0:
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		return fmt.Sprintf("sent SIGTERM to the daemon, PID %d", pid)
+	case pidHint > 0 && syscall.Kill(-pidHint, syscall.SIGTERM) == nil:
+		return fmt.Sprintf("sent SIGTERM to the daemon's process group %d (its PID was not known yet)", pidHint)
+	case pidHint > 0:
+		_ = syscall.Kill(pidHint, syscall.SIGTERM)
+		return fmt.Sprintf("sent SIGTERM to the intermediate, PID %d", pidHint)
+	}
+	return "no process to signal"
 }
 
 func pidOf(mu *sync.Mutex, pid *int) int {
@@ -272,10 +287,29 @@ func New() *Stage { return &Stage{} }
 // Name returns "notify".
 func (*Stage) Name() string { return stageName }
 
-// Run tells the launcher (if any) the daemon is ready.
+// Run tells the service manager (when NOTIFY_SOCKET is set) and then the
+// launcher (if any) that the daemon is ready.
+//
+// Under a service manager it sends READY=1 with MAINPID set to this
+// process (in daemon mode the daemon, so a Type=notify unit follows it
+// with NotifyAccess=all), keeps the address in State.NotifySocket and
+// removes NOTIFY_SOCKET from the environment so the daemon's children do
+// not inherit it. Not running under a service manager is not an error; a
+// failed send is (71), and the launcher is then not told ready. A wrapper
+// whose executed program notifies itself (the daemonize CLI) replaces
+// this stage.
 func (*Stage) Run(s *stages.State) error {
 	if err := RefuseBeforeDrop(s); err != nil {
 		return err
+	}
+	if socket, ok := os.LookupEnv(systemd.EnvNotifySocket); ok {
+		os.Unsetenv(systemd.EnvNotifySocket)
+		if socket != "" {
+			s.NotifySocket = socket
+			if err := systemd.Send(socket, systemd.Ready+"\n"+systemd.MainPID(os.Getpid())); err != nil {
+				return stages.Wrap(stageName, stages.ExitOSErr, err)
+			}
+		}
 	}
 	if s.Line == nil {
 		return nil

@@ -175,6 +175,10 @@ type State struct {
 	ListenNames []string
 	// ListenFDs is how many activation fds (from 3) were handed over.
 	ListenFDs int
+	// NotifySocket is the service manager's notification socket (the
+	// NOTIFY_SOCKET value), kept here once the notify stage has removed
+	// the variable from the environment; "" when not yet taken or none.
+	NotifySocket string
 	// OwnFDs are fds the library itself holds (the lock) that the
 	// close-on-exec stage must leave alone.
 	OwnFDs []int

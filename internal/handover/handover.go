@@ -13,6 +13,7 @@ package handover
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -37,12 +38,20 @@ type Marker struct {
 	Pipeline string    // fingerprint of the pipeline
 	Exe      sys.ExeID // identity of the executable
 	PID      int       // foreground re-exec in place: the PID that must read it
+	// ListenFDs is how many socket-activation fds (from 3) the launcher
+	// took over; ListenNames holds their names, one each.
+	ListenFDs   int
+	ListenNames []string
 }
 
 // Encode renders m as the value of EnvKey.
 func (m Marker) Encode() string {
-	return fmt.Sprintf("%s role=%s next=%d fd=%d pipeline=%s exe=%d:%d pid=%d",
-		version, m.Role, m.Next, m.FD, m.Pipeline, m.Exe.Dev, m.Exe.Ino, m.PID)
+	names := make([]string, 0, len(m.ListenNames))
+	for _, n := range m.ListenNames {
+		names = append(names, url.QueryEscape(n))
+	}
+	return fmt.Sprintf("%s role=%s next=%d fd=%d pipeline=%s exe=%d:%d pid=%d listen=%d names=%s",
+		version, m.Role, m.Next, m.FD, m.Pipeline, m.Exe.Dev, m.Exe.Ino, m.PID, m.ListenFDs, strings.Join(names, ":"))
 }
 
 // ErrForged is wrapped by every error about a marker that cannot be a
@@ -57,6 +66,7 @@ func Decode(v string) (Marker, error) {
 	}
 	m := Marker{FD: -1}
 	seen := 0
+	names := ""
 	for _, f := range fields[1:] {
 		k, val, ok := strings.Cut(f, "=")
 		if !ok {
@@ -74,6 +84,10 @@ func Decode(v string) (Marker, error) {
 			m.Pipeline = val
 		case "pid":
 			m.PID, err = strconv.Atoi(val)
+		case "listen":
+			m.ListenFDs, err = strconv.Atoi(val)
+		case "names":
+			names = val
 		case "exe":
 			d, i, _ := strings.Cut(val, ":")
 			m.Exe.Dev, err = strconv.ParseUint(d, 10, 64)
@@ -88,8 +102,23 @@ func Decode(v string) (Marker, error) {
 		}
 		seen++
 	}
-	if seen != 6 {
-		return Marker{}, fmt.Errorf("%w: %d of 6 fields", ErrForged, seen)
+	if seen != 8 {
+		return Marker{}, fmt.Errorf("%w: %d of 8 fields", ErrForged, seen)
+	}
+	if m.ListenFDs < 0 || (m.ListenFDs == 0 && names != "") {
+		return Marker{}, fmt.Errorf("%w: socket-activation fds %d, names %q", ErrForged, m.ListenFDs, names)
+	}
+	if m.ListenFDs > 0 {
+		for _, n := range strings.Split(names, ":") {
+			u, err := url.QueryUnescape(n)
+			if err != nil {
+				return Marker{}, fmt.Errorf("%w: socket-activation name %q: %v", ErrForged, n, err)
+			}
+			m.ListenNames = append(m.ListenNames, u)
+		}
+		if len(m.ListenNames) != m.ListenFDs {
+			return Marker{}, fmt.Errorf("%w: %d socket-activation fds with %d names", ErrForged, m.ListenFDs, len(m.ListenNames))
+		}
 	}
 	switch m.Role {
 	case "intermediate", "daemon":

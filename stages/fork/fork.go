@@ -115,10 +115,12 @@ func (st *Stage) spawnIntermediate(s *stages.State) error {
 	if s.DirectDaemonStep > 0 && rawfork.Supported() {
 		// Fast path: setsid and the second fork happen in a raw child,
 		// without starting a Go runtime for the intermediate.
-		m := handover.Marker{Role: "daemon", Next: s.DirectDaemonStep, FD: at, Pipeline: s.Fingerprint, Exe: exe}
+		m := handover.Marker{Role: "daemon", Next: s.DirectDaemonStep, FD: at, Pipeline: s.Fingerprint, Exe: exe,
+			ListenFDs: s.ListenFDs, ListenNames: s.ListenNames}
 		pid, err = rawfork.DoubleFork(path, os.Args, handover.Environ(os.Environ(), &m), files, int(w.Fd()), at, s.Config.CloseFDs, s.ResetSignals)
 	} else {
-		m := handover.Marker{Role: "intermediate", Next: s.NextStep, FD: at, Pipeline: s.Fingerprint, Exe: exe}
+		m := handover.Marker{Role: "intermediate", Next: s.NextStep, FD: at, Pipeline: s.Fingerprint, Exe: exe,
+			ListenFDs: s.ListenFDs, ListenNames: s.ListenNames}
 		pid, err = handover.Spawn(path, os.Args, handover.Environ(os.Environ(), &m), files, s.ResetSignals)
 	}
 	w.Close()
@@ -157,7 +159,8 @@ func (st *Stage) spawnDaemon(s *stages.State) error {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
 	files, at := Layout([3]int{0, 1, 2}, s.KeepFDs, pipe)
-	m := handover.Marker{Role: "daemon", Next: s.NextStep, FD: at, Pipeline: s.Fingerprint, Exe: exe}
+	m := handover.Marker{Role: "daemon", Next: s.NextStep, FD: at, Pipeline: s.Fingerprint, Exe: exe,
+		ListenFDs: s.ListenFDs, ListenNames: s.ListenNames}
 	pid, err := handover.Spawn(path, os.Args, handover.Environ(os.Environ(), &m), files, s.ResetSignals)
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)

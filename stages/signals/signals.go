@@ -51,7 +51,8 @@ func (*Stage) Run(s *stages.State) error {
 	if err != nil {
 		return stages.Wrap("signals", stages.ExitOSErr, err)
 	}
-	m := handover.Marker{Role: "foreground", Next: s.NextStep, FD: -1, Pipeline: s.Fingerprint, Exe: exe, PID: os.Getpid()}
+	m := handover.Marker{Role: "foreground", Next: s.NextStep, FD: -1, Pipeline: s.Fingerprint, Exe: exe, PID: os.Getpid(),
+		ListenFDs: s.ListenFDs, ListenNames: s.ListenNames}
 	err = handover.Exec(path, os.Args, handover.Environ(os.Environ(), &m), true)
 	return stages.Errorf("signals", stages.ExitOSErr, "re-executing in place to clear inherited signal state: %w", err)
 }
