@@ -186,9 +186,13 @@ func (st *execStage) Run(s *stages.State) error {
 			return stages.Errorf("exec", stages.ExitOSErr, "keeping the lock across exec: %w", os.NewSyscallError("fcntl", err))
 		}
 	}
-	if st.notify != nil {
-		// The program is the one that notifies the service manager.
+	// The program is the one that notifies the service manager: it gets
+	// NOTIFY_SOCKET as daemonize found it, even if a stage took it.
+	switch {
+	case st.notify != nil:
 		os.Setenv("NOTIFY_SOCKET", *st.notify)
+	case s.NotifySocket != "":
+		os.Setenv("NOTIFY_SOCKET", s.NotifySocket)
 	}
 	if s.ListenFDs > 0 {
 		// Socket activation: the fds are still at 3.., now addressed to
