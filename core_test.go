@@ -192,7 +192,6 @@ func init() {
 	})
 }
 
-
 func launchCore(t *testing.T, o coreOpts, extra ...blivettest.LaunchOption) *blivettest.Run {
 	t.Helper()
 	data, _ := json.Marshal(o)
