@@ -382,14 +382,20 @@ func (c *Context) runStep(s step) (err error) {
 // fail ends the pipeline with e: it runs the cleanups, and when exit is set
 // in a generation with a line to the launcher, reports e there and exits
 // with its code. Otherwise it returns e.
+//
+// A fatal error (a half-done privilege drop) ends the process in every
+// mode, foreground included: it must not run on half-dropped.
 func (c *Context) fail(e *Error, exit bool) error {
-	if c.state.Line != nil && exit {
+	if exit || e.Fatal {
 		_ = c.state.RunCleanups()
+	}
+	switch {
+	case c.state.Line != nil && (exit || e.Fatal):
 		_ = c.state.Line.Fail(e)
 		c.exit(e.Code)
-	}
-	if exit {
-		_ = c.state.RunCleanups()
+	case e.Fatal:
+		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), e)
+		c.exit(e.Code)
 	}
 	return e
 }
