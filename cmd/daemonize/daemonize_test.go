@@ -256,6 +256,25 @@ func fds(t *testing.T, pid int) map[int]string {
 	return out
 }
 
+// awaitFDs waits until pid's fds satisfy ok and returns them; it fails the
+// test with the last table seen. The program may briefly hold files of its
+// own while it starts (sleep reads /etc/locale.alias), so one look is not
+// enough; an fd leaked to it stays and fails the test.
+func awaitFDs(t *testing.T, pid int, desc string, ok func(map[int]string) bool) map[int]string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := fds(t, pid)
+		if ok(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fds of %d: %v, want %s", pid, got, desc)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func environ(t *testing.T, pid int) []string {
 	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
@@ -389,9 +408,7 @@ func TestDaemonShape(t *testing.T) {
 		}
 	}
 	want := map[int]string{0: "/dev/null", 1: "/dev/null", 2: "/dev/null"}
-	if got := fds(t, pid); !mapsEqual(got, want) {
-		t.Errorf("fds %v, want %v", got, want)
-	}
+	awaitFDs(t, pid, "0-2 on /dev/null only", func(got map[int]string) bool { return mapsEqual(got, want) })
 }
 
 func mapsEqual(a, b map[int]string) bool {
@@ -596,16 +613,15 @@ func TestPidfileIsTheProgramsAndLocked(t *testing.T) {
 	if exe := realPath(t, fmt.Sprintf("/proc/%d/exe", pid)); exe != realPath(t, "/bin/sleep") {
 		t.Errorf("the pidfile's PID runs %s", exe)
 	}
-	want := map[int]string{0: "/dev/null", 1: "/dev/null", 2: "/dev/null"}
-	got := fds(t, pid)
-	for fd, target := range got {
-		if fd > 2 && target == pidfile {
-			want[fd] = pidfile
+	awaitFDs(t, pid, "0-2 on /dev/null and the lock on "+pidfile, func(got map[int]string) bool {
+		want := map[int]string{0: "/dev/null", 1: "/dev/null", 2: "/dev/null"}
+		for fd, target := range got {
+			if fd > 2 && target == pidfile {
+				want[fd] = pidfile
+			}
 		}
-	}
-	if !mapsEqual(got, want) || len(want) != 4 {
-		t.Errorf("fds %v: want 0-2 on /dev/null and the lock on %s", got, pidfile)
-	}
+		return len(want) == 4 && mapsEqual(got, want)
+	})
 	if holder := flockHolder(t, pidfile); holder != pid {
 		t.Errorf("lock on %s held by PID %d, want the program %d", pidfile, holder, pid)
 	}
@@ -665,11 +681,16 @@ func TestSeparateLockfile(t *testing.T) {
 	if holder := flockHolder(t, lockfile); holder != pid {
 		t.Errorf("lockfile held by %d, want %d", holder, pid)
 	}
-	for fd, target := range fds(t, pid) {
-		if fd > 2 && target != lockfile {
-			t.Errorf("fd %d -> %s reached the program", fd, target)
+	awaitFDs(t, pid, "0-2 and the lock on "+lockfile, func(got map[int]string) bool {
+		n := 0
+		for fd, target := range got {
+			if fd > 2 && target != lockfile {
+				return false
+			}
+			n++
 		}
-	}
+		return n == 4
+	})
 	daemonize(t, []string{"-p", filepath.Join(dir, "other.pid"), "-l", lockfile, "/bin/sleep", "100"}).expect(69).none()
 }
 
@@ -677,9 +698,7 @@ func TestNoLockAllowsTwoInstances(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "d.pid")
 	a := daemonize(t, []string{"--no-lock", "-p", pidfile, "/bin/sleep", "100"}).expect(0)
 	pa := a.daemon()
-	if len(fds(t, pa)) != 3 {
-		t.Errorf("fds %v: no lock expected", fds(t, pa))
-	}
+	awaitFDs(t, pa, "0-2 only (no lock)", func(got map[int]string) bool { return len(got) == 3 })
 	b := daemonize(t, []string{"--no-lock", "-p", pidfile, "/bin/sleep", "100"}).expect(0)
 	if got := readFile(t, pidfile); got != fmt.Sprintf("%d\n", b.daemon()) {
 		t.Errorf("pidfile %q", got)
@@ -851,10 +870,9 @@ func TestForeground(t *testing.T) {
 		if mine, _ := unix.Getsid(0); procStat(t, pid).sid != mine {
 			t.Errorf("-f started a new session")
 		}
-		got := fds(t, pid)
-		if len(got) != 3 || got[0] != "/dev/null" || got[1] == "" || got[2] == "" {
-			t.Errorf("fds %v, want 0 on /dev/null and the inherited 1, 2 only", got)
-		}
+		awaitFDs(t, pid, "0 on /dev/null and the inherited 1, 2 only", func(got map[int]string) bool {
+			return len(got) == 3 && got[0] == "/dev/null" && got[1] != "" && got[2] != ""
+		})
 	})
 	t.Run("exec failure", func(t *testing.T) {
 		r := daemonize(t, []string{"-f", "-E", "PATH=" + dir, "nothing-here"}).expect(66)
