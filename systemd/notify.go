@@ -40,7 +40,6 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet/stages"
-	"golang.org/x/sys/unix"
 )
 
 // Environment variables of the protocols.
@@ -90,10 +89,7 @@ func Status(msg string) (string, error) {
 // ReloadingNow returns "RELOADING=1" with MONOTONIC_USEC set to the current
 // CLOCK_MONOTONIC time in microseconds, as Type=notify-reload requires.
 func ReloadingNow() string {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	usec := ts.Nano() / 1000
-	return Reloading + "\nMONOTONIC_USEC=" + strconv.FormatInt(usec, 10)
+	return Reloading + "\nMONOTONIC_USEC=" + strconv.FormatInt(monotonicUsec(), 10)
 }
 
 // Addr returns the datagram address of a NOTIFY_SOCKET value: a path
