@@ -241,20 +241,13 @@ type Context struct {
 // In foreground mode every failure is returned, never an exit.
 func Daemonize(opts ...Option) (*Context, error) {
 	marker, handed, markerErr := handover.Take()
-	c := defaultConfig()
-	for _, o := range opts {
-		if o == nil {
-			return nil, usageErr("nil Option")
-		}
-		o.apply(c)
+	c, p, err := configure(opts)
+	if c == nil {
+		return nil, err
 	}
 	st := &State{Config: c.Config, Role: RoleLauncher}
 	if c.Foreground {
 		st.Role = RoleForeground
-	}
-	p, err := build(c)
-	if err == nil {
-		err = c.validate()
 	}
 	ctx := &Context{p: p, state: st, observer: c.observer, exitFunc: c.exitFunc}
 	if handed {
@@ -315,6 +308,35 @@ func Daemonize(opts ...Option) (*Context, error) {
 		st.Role = RoleDaemon
 	}
 	return ctx, nil
+}
+
+// configure applies and validates the options and builds the pipeline. It
+// returns a nil config only for a nil Option.
+func configure(opts []Option) (*config, *pipeline, error) {
+	c := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			return nil, nil, usageErr("nil Option")
+		}
+		o.apply(c)
+	}
+	p, err := build(c)
+	if err == nil {
+		err = c.validate()
+	}
+	return c, p, err
+}
+
+// Validate checks options as Daemonize would before any fork (exit codes
+// 64 and 77), without daemonizing, and returns the resolved configuration.
+// Tools that launch daemons their own way (the daemonize command's fast
+// path) use it to keep the library's rules.
+func Validate(opts ...Option) (stages.Config, error) {
+	c, _, err := configure(opts)
+	if c == nil {
+		return stages.Config{}, err
+	}
+	return c.Config, err
 }
 
 // adoptPipe wraps the marker's pipe when it really is the write end of a

@@ -670,6 +670,43 @@ func flockHolder(t *testing.T, path string) int {
 	return 0
 }
 
+// TestConcurrentStartsOneWins: instances started at once on one pidfile:
+// exactly one exits 0 and runs, every other exits 69, and the pidfile
+// names the winner, who holds the lock.
+func TestConcurrentStartsOneWins(t *testing.T) {
+	pidfile := filepath.Join(t.TempDir(), "d.pid")
+	const n = 8
+	runs := make([]*launch, n)
+	for i := range runs {
+		runs[i] = start(t, []string{"-p", pidfile, "/bin/sleep", "100"})
+	}
+	var winner *launch
+	for _, r := range runs {
+		r.wait()
+		switch r.code {
+		case 0:
+			if winner != nil {
+				t.Fatalf("two instances exited 0")
+			}
+			winner = r
+		case 69:
+			r.none()
+		default:
+			t.Fatalf("exit %d, want 0 or 69: %s", r.code, r.stderr)
+		}
+	}
+	if winner == nil {
+		t.Fatal("no instance won")
+	}
+	pid := winner.daemon()
+	if got := readFile(t, pidfile); got != fmt.Sprintf("%d\n", pid) {
+		t.Errorf("pidfile %q, winner %d", got, pid)
+	}
+	if holder := flockHolder(t, pidfile); holder != pid {
+		t.Errorf("lock held by %d, want the winner %d", holder, pid)
+	}
+}
+
 func TestSeparateLockfile(t *testing.T) {
 	dir := t.TempDir()
 	pidfile, lockfile := filepath.Join(dir, "d.pid"), filepath.Join(dir, "d.lock")
@@ -1033,5 +1070,27 @@ func TestSocketActivation(t *testing.T) {
 			r.wait().expect(0)
 			awaitFile(t, out, "fds=1 names=web pidok=yes fd3=socket:\n")
 		})
+	}
+}
+
+// TestPortablePath runs every other test of this file again with the
+// daemon started by re-executing daemonize (the path other Unixes and old
+// kernels take, and the one -f and named-pipe outputs take), so both
+// launch paths keep the same guarantees.
+func TestPortablePath(t *testing.T) {
+	if os.Getenv(reexecEnv) == "1" {
+		t.Skip("already on the portable path")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.skip=^TestPortablePath$", "-test.v")
+	cmd.Env = append(os.Environ(), reexecEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the suite fails on the portable path: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: TestPidfileIsTheProgramsAndLocked")) {
+		t.Fatalf("the portable-path run did not run the suite:\n%s", out)
 	}
 }

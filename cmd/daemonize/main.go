@@ -52,6 +52,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "daemonize: refusing to run set-user-ID (uid %d, euid %d)\n", os.Getuid(), os.Geteuid())
 		return blivet.ExitNoPerm
 	}
+	if fastPathUsable(c) {
+		return runFast(c, stdout, stderr)
+	}
 	ex := &execStage{prog: c.prog}
 	if v, ok := os.LookupEnv("NOTIFY_SOCKET"); ok {
 		ex.notify = &v

@@ -4,6 +4,8 @@ package rawfork
 
 import (
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -29,6 +31,7 @@ type args struct {
 	errFDs    []byte
 	errExec   []byte
 	errTail   []byte
+	plan      *plan // run this instead of re-executing as the daemon
 }
 
 var probe struct {
@@ -59,8 +62,10 @@ func cstrings(ss []string) (**byte, error) {
 	return &ptrs[0], nil
 }
 
-func record(stage, what string) []byte {
-	return []byte(`blivet:error 71 "` + stage + `" "` + what + `: errno=`)
+func record(stage, what string) []byte { return recordCode(71, stage, what) }
+
+func recordCode(code int, stage, what string) []byte {
+	return []byte(`blivet:error ` + strconv.Itoa(code) + ` "` + stage + `" "` + strings.ReplaceAll(what, `"`, `'`) + `: errno=`)
 }
 
 // DoubleFork starts path as a daemon through a raw intermediate (see the
@@ -70,17 +75,22 @@ func record(stage, what string) []byte {
 // resetSignals the daemon starts with no signal ignored or blocked. It
 // returns the intermediate's PID, which the caller must reap.
 func DoubleFork(path string, argv, env []string, files []int, pipe, pipeAt int, closeFrom, resetSignals bool) (int, error) {
+	p, err := syscall.BytePtrFromString(path)
+	if err != nil {
+		return 0, err
+	}
+	return doubleFork(p, argv, env, files, pipe, pipeAt, closeFrom, resetSignals, nil)
+}
+
+func doubleFork(path *byte, argv, env []string, files []int, pipe, pipeAt int, closeFrom, resetSignals bool, pl *plan) (int, error) {
 	if !Supported() {
 		return 0, ErrUnsupported
 	}
-	a := &args{files: append([]int(nil), files...), pipe: pipe, pipeAt: pipeAt, reset: resetSignals,
+	a := &args{path: path, files: append([]int(nil), files...), pipe: pipe, pipeAt: pipeAt, reset: resetSignals,
 		errSetsid: record("setsid", "setsid"), errFork: record("fork2", "fork"),
-		errFDs: record("fork2", "arranging fds"), errExec: record("fork2", "re-executing "+path),
-		errTail: []byte("\"\n")}
+		errFDs: record("fork2", "arranging fds"), errExec: record("fork2", "re-executing the program"),
+		errTail: []byte("\"\n"), plan: pl}
 	var err error
-	if a.path, err = syscall.BytePtrFromString(path); err != nil {
-		return 0, err
-	}
 	if a.argv, err = cstrings(argv); err != nil {
 		return 0, err
 	}
@@ -108,6 +118,7 @@ func DoubleFork(path string, argv, env []string, files []int, pipe, pipeAt int, 
 	syscall.ForkLock.Unlock()
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	runtime.KeepAlive(a)
+	runtime.KeepAlive(pl)
 	if errno != 0 {
 		return 0, errno
 	}
@@ -139,6 +150,9 @@ func intermediate(a *args) {
 		fail(a, a.pipe, a.errFork, errno)
 	}
 	if pid == 0 {
+		if a.plan != nil {
+			runPlan(a, a.plan)
+		}
 		daemon(a)
 	}
 	syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
@@ -147,6 +161,18 @@ func intermediate(a *args) {
 //go:nosplit
 //go:norace
 func daemon(a *args) {
+	arrangeFDs(a)
+	resetSignals(a)
+	_, _, errno := syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(a.path)),
+		uintptr(unsafe.Pointer(a.argv)), uintptr(unsafe.Pointer(a.envv)))
+	fail(a, a.pipeAt, a.errExec, errno)
+}
+
+// arrangeFDs gives the daemon its fd table: fd i becomes a.files[i].
+//
+//go:nosplit
+//go:norace
+func arrangeFDs(a *args) {
 	n := len(a.files)
 	// Move any source fd that a lower slot would overwrite out of the way.
 	for i := 0; i < n; i++ {
@@ -178,6 +204,15 @@ func daemon(a *args) {
 			fail(a, a.pipeAt, a.errFDs, errno)
 		}
 	}
+}
+
+// resetSignals sets every signal to its default (when asked) and the mask
+// to a.mask. Nothing of the Go runtime's handlers survives: they would
+// run in a process without a runtime.
+//
+//go:nosplit
+//go:norace
+func resetSignals(a *args) {
 	if a.reset {
 		for sig := uintptr(1); sig < 65; sig++ {
 			if sig != uintptr(syscall.SIGKILL) && sig != uintptr(syscall.SIGSTOP) {
@@ -186,9 +221,6 @@ func daemon(a *args) {
 		}
 	}
 	syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&a.mask)), 0, 8, 0, 0)
-	_, _, errno := syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(a.path)),
-		uintptr(unsafe.Pointer(a.argv)), uintptr(unsafe.Pointer(a.envv)))
-	fail(a, a.pipeAt, a.errExec, errno)
 }
 
 // fail writes an error record with errno to the pipe and exits 71.
@@ -196,19 +228,46 @@ func daemon(a *args) {
 //go:nosplit
 //go:norace
 func fail(a *args, pipe int, msg []byte, errno syscall.Errno) {
-	var digits [8]byte
-	i := len(digits)
-	v := uintptr(errno)
-	for {
+	writeBytes(pipe, msg)
+	writeNumber(pipe, uintptr(errno))
+	writeBytes(pipe, a.errTail)
+	syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 71, 0, 0)
+}
+
+//go:nosplit
+//go:norace
+func writeBytes(fd int, b []byte) {
+	if len(b) > 0 {
+		syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	}
+}
+
+// writeNumber writes v in decimal.
+//
+//go:nosplit
+//go:norace
+func writeNumber(fd int, v uintptr) {
+	var digits [20]byte
+	i := formatNumber(&digits, v)
+	if uint(i) < uint(len(digits)) {
+		syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&digits[i])), uintptr(len(digits)-i))
+	}
+}
+
+// formatNumber writes v in decimal at the end of buf and returns the
+// index of its first digit.
+//
+//go:nosplit
+//go:norace
+func formatNumber(buf *[20]byte, v uintptr) int {
+	i := len(buf)
+	for i > 0 {
 		i--
-		digits[i] = byte('0' + v%10)
+		buf[i] = byte('0' + v%10)
 		v /= 10
-		if v == 0 || i == 0 {
+		if v == 0 {
 			break
 		}
 	}
-	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&msg[0])), uintptr(len(msg)))
-	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&digits[i])), uintptr(len(digits)-i))
-	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&a.errTail[0])), uintptr(len(a.errTail)))
-	syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 71, 0, 0)
+	return i
 }

@@ -9,3 +9,8 @@ func Supported() bool { return false }
 func DoubleFork(path string, argv, env []string, files []int, pipe, pipeAt int, closeFrom bool, resetSignals bool) (int, error) {
 	return 0, ErrUnsupported
 }
+
+// DoubleForkExec is not available on this platform.
+func DoubleForkExec(pr *Program, files []int, pipe, pipeAt int) (int, error) {
+	return 0, ErrUnsupported
+}
