@@ -140,7 +140,7 @@ func DoubleForkExec(pr *Program, files []int, pipe, pipeAt int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return doubleFork(nil, nil, nil, files, pipe, pipeAt, true, true, p)
+	return doubleFork(nil, nil, nil, files, pipe, pipeAt, true, true, p, pr.Vfork)
 }
 
 // runPlan is the raw daemon child of DoubleForkExec. It never returns.

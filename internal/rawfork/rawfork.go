@@ -65,4 +65,11 @@ type Program struct {
 	LockDev, LockIno uint64
 	Regular          bool
 	WritePID         bool
+
+	// Vfork forks with vfork semantics: no page tables copied, and the
+	// calling thread suspended until the daemon child execs or fails, so
+	// DoubleForkExec returns only then. Leave it false when the caller
+	// must be able to give up waiting (a ready timeout): a child stuck in
+	// chdir on a dead network mount would hold the caller too.
+	Vfork bool
 }

@@ -4,6 +4,7 @@ package rawfork
 
 import (
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +33,28 @@ type args struct {
 	errExec   []byte
 	errTail   []byte
 	plan      *plan // run this instead of re-executing as the daemon
+	// vfork makes both forks clone(CLONE_VM|CLONE_VFORK): no page tables
+	// copied, the forking thread suspended until its child execs or exits.
+	vfork bool
+	// keep lists, in increasing order, the fds the daemon child needs:
+	// the sources in files and the pipe. The intermediate closes every
+	// other fd, so the daemon child's copy of the fd table is small even
+	// when the launcher inherited a descriptor near a huge RLIMIT_NOFILE.
+	keep []int
 }
+
+// cloneFlags for the two forks.
+const (
+	forkFlags  = uintptr(syscall.SIGCHLD)
+	vforkFlags = uintptr(syscall.SIGCHLD) | syscall.CLONE_VM | syscall.CLONE_VFORK
+)
+
+// rawVforkClone is clone(2) safe for CLONE_VM|CLONE_VFORK (see the .s
+// files). Call it only from the function the child continues in, never
+// through a wrapper the child would return from.
+//
+//go:noescape
+func rawVforkClone(flags uintptr) (pid uintptr, errno uintptr)
 
 var probe struct {
 	once sync.Once
@@ -79,17 +101,19 @@ func DoubleFork(path string, argv, env []string, files []int, pipe, pipeAt int, 
 	if err != nil {
 		return 0, err
 	}
-	return doubleFork(p, argv, env, files, pipe, pipeAt, closeFrom, resetSignals, nil)
+	// The daemon child execs right away: suspending this thread until it
+	// did costs nothing and saves copying the page tables twice.
+	return doubleFork(p, argv, env, files, pipe, pipeAt, closeFrom, resetSignals, nil, true)
 }
 
-func doubleFork(path *byte, argv, env []string, files []int, pipe, pipeAt int, closeFrom, resetSignals bool, pl *plan) (int, error) {
+func doubleFork(path *byte, argv, env []string, files []int, pipe, pipeAt int, closeFrom, resetSignals bool, pl *plan, vfork bool) (int, error) {
 	if !Supported() {
 		return 0, ErrUnsupported
 	}
 	a := &args{path: path, files: append([]int(nil), files...), pipe: pipe, pipeAt: pipeAt, reset: resetSignals,
 		errSetsid: record("setsid", "setsid"), errFork: record("fork2", "fork"),
 		errFDs: record("fork2", "arranging fds"), errExec: record("fork2", "re-executing the program"),
-		errTail: []byte("\"\n"), plan: pl}
+		errTail: []byte("\"\n"), plan: pl, vfork: vfork}
 	var err error
 	if a.argv, err = cstrings(argv); err != nil {
 		return 0, err
@@ -99,6 +123,13 @@ func doubleFork(path *byte, argv, env []string, files []int, pipe, pipeAt int, c
 	}
 	if closeFrom {
 		a.closeFrom = len(files)
+		for _, fd := range append(files, pipe) {
+			if fd >= 0 {
+				a.keep = append(a.keep, fd)
+			}
+		}
+		slices.Sort(a.keep)
+		a.keep = slices.Compact(a.keep)
 	}
 
 	runtime.LockOSThread()
@@ -131,7 +162,15 @@ func doubleFork(path *byte, argv, env []string, files []int, pipe, pipeAt int, c
 //go:nosplit
 //go:norace
 func forkIntermediate(a *args) (uintptr, syscall.Errno) {
-	pid, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	var pid uintptr
+	var errno syscall.Errno
+	if a.vfork {
+		var e uintptr
+		pid, e = rawVforkClone(vforkFlags)
+		errno = syscall.Errno(e)
+	} else {
+		pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, forkFlags, 0, 0, 0, 0, 0)
+	}
 	if errno != 0 || pid != 0 {
 		return pid, errno
 	}
@@ -145,7 +184,18 @@ func intermediate(a *args) {
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0); errno != 0 {
 		fail(a, a.pipe, a.errSetsid, errno)
 	}
-	pid, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	if a.closeFrom > 0 {
+		closeUnkept(a)
+	}
+	var pid uintptr
+	var errno syscall.Errno
+	if a.vfork {
+		var e uintptr
+		pid, e = rawVforkClone(vforkFlags)
+		errno = syscall.Errno(e)
+	} else {
+		pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, forkFlags, 0, 0, 0, 0, 0)
+	}
 	if errno != 0 {
 		fail(a, a.pipe, a.errFork, errno)
 	}
@@ -166,6 +216,23 @@ func daemon(a *args) {
 	_, _, errno := syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(a.path)),
 		uintptr(unsafe.Pointer(a.argv)), uintptr(unsafe.Pointer(a.envv)))
 	fail(a, a.pipeAt, a.errExec, errno)
+}
+
+// closeUnkept closes, in the intermediate's own fd table, every fd the
+// daemon child does not need (see args.keep). The launcher's table is not
+// affected: the intermediate has a copy.
+//
+//go:nosplit
+//go:norace
+func closeUnkept(a *args) {
+	from := uintptr(0)
+	for _, fd := range a.keep {
+		if uintptr(fd) > from {
+			syscall.RawSyscall(unix.SYS_CLOSE_RANGE, from, uintptr(fd)-1, 0)
+		}
+		from = uintptr(fd) + 1
+	}
+	syscall.RawSyscall(unix.SYS_CLOSE_RANGE, from, ^uintptr(0), 0)
 }
 
 // arrangeFDs gives the daemon its fd table: fd i becomes a.files[i].
