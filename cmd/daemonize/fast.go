@@ -171,6 +171,7 @@ func runFast(c *cli, stdout, stderr io.Writer) int {
 		prog.ListenPID = true
 	}
 	prog.Env = env.list()
+	prog.Vfork = cfg.ReadyTimeout <= 0
 	prog.Candidates = c.prog.candidates(env)
 	c.prog.describeFailures(prog, env)
 	if lock != nil {
