@@ -353,3 +353,12 @@ func TestCheckSeesEveryThread(t *testing.T) {
 		t.Errorf("Check with one thread in group 54321 = %v, want 77 naming thread %d", err, tid)
 	}
 }
+
+// BenchmarkResolve looks up a user and its groups, as the drop does.
+func BenchmarkResolve(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if _, err := privdrop.Resolve("nobody", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
