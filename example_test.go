@@ -7,7 +7,10 @@ import (
 	"log"
 	"net"
 	"os"
+	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/blivet-go/blivet"
@@ -596,4 +599,199 @@ func ExampleContext_State() {
 	ctx, _ := rec.Daemonize(blivet.WithUmask(0o077))
 	fmt.Printf("%#o %s\n", ctx.State().Config.Umask, ctx.State().Config.Dir)
 	// Output: 077 /
+}
+
+// Validate checks options as Daemonize would, without daemonizing: a tool
+// can reject a bad configuration (64, or 77 for privileges when not root)
+// before it starts anything, and read the resolved values.
+func ExampleValidate() {
+	cfg, err := blivet.Validate(blivet.WithPidfile("/run/app.pid"), blivet.WithUmask(0o027))
+	fmt.Println(err, cfg.Pidfile, cfg.LockPath(), cfg.Dir)
+	fmt.Printf("%#o\n", cfg.Umask)
+
+	_, err = blivet.Validate(blivet.WithPidfile("run/app.pid"))
+	fmt.Println(err)
+	fmt.Println(blivet.ExitCodeOf(err), errors.Is(err, blivet.ErrUsage))
+	// Output:
+	// <nil> /run/app.pid /run/app.pid /
+	// 027
+	// config: WithPidfile: path "run/app.pid" must be absolute
+	// 64 true
+}
+
+// An Event's String is a log line: generation, step, duration, error. An
+// observer can log it as is: blivet.WithObserver(func(e blivet.Event) { log.Print(e) }).
+func ExampleEvent_String() {
+	e := blivet.Event{Kind: blivet.StageRan, Name: "pidfile", Stage: "pidfile", Role: blivet.RoleDaemon,
+		Duration: 180 * time.Microsecond, Err: blivet.WrapError("pidfile", blivet.ExitUnavailable, errors.New("locked"))}
+	fmt.Println(e)
+	// Output: [daemon] pidfile (180µs): pidfile: locked
+}
+
+// The kind tells stages from hooks; a hook's Stage is the stage it is
+// attached to.
+func ExampleEventKind_String() {
+	rec := blivettest.NewRecorder(nil)
+	_, _ = rec.Daemonize(
+		blivet.WithHookBefore("chdir", func(*blivet.State) error { return nil }),
+		blivet.WithObserver(func(e blivet.Event) {
+			if e.Stage == "chdir" {
+				fmt.Println(e.Kind, e.Stage)
+			}
+		}),
+	)
+	// Output:
+	// hook chdir
+	// stage chdir
+}
+
+// Status updates the line systemctl status shows. Outside a service
+// manager (no NOTIFY_SOCKET) it sends nothing and returns nil.
+func ExampleContext_Status() {
+	ctx, err := blivet.Daemonize(blivet.WithForeground(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ctx.Close()
+	_ = ctx.Status("loading zones")
+	// ... load them ...
+	if err := ctx.NotifyParent(); err != nil { // READY=1
+		log.Fatal(err)
+	}
+	_ = ctx.Status("serving 3 zones")
+}
+
+// A status is one line: a newline would start another assignment, so it is
+// refused (64) before anything is sent.
+func ExampleContext_Status_oneLine() {
+	rec := blivettest.NewRecorder(nil)
+	ctx, _ := rec.Daemonize(blivet.WithAutoNotify())
+	defer ctx.Close()
+	err := ctx.Status("loading\nzones")
+	fmt.Println(blivet.ExitCodeOf(err))
+	// Output: 64
+}
+
+// On SIGTERM, tell the service manager the daemon is stopping (STOPPING=1),
+// then shut down.
+func ExampleContext_Stopping() {
+	ctx, err := blivet.Daemonize(blivet.WithForeground(true), blivet.WithAutoNotify())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ctx.Close()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	<-sigs
+	_ = ctx.Stopping()
+	// ... drain connections ...
+}
+
+// A reload on SIGHUP for Type=notify-reload (or ExecReload=): RELOADING=1
+// with MONOTONIC_USEC first, READY=1 when the new configuration is in use.
+func ExampleContext_Reloading() {
+	ctx, err := blivet.Daemonize(blivet.WithForeground(true), blivet.WithAutoNotify())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ctx.Close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	for range hup {
+		_ = ctx.Reloading()
+		// ... re-read the configuration ...
+		_ = ctx.Reloaded()
+	}
+}
+
+// Reloaded ends a reload started with Reloading, also when it failed: the
+// service goes on with its old configuration.
+func ExampleContext_Reloaded() {
+	ctx, err := blivet.Daemonize(blivet.WithForeground(true), blivet.WithAutoNotify())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ctx.Close()
+	reload := func() error { return nil } // re-read the configuration
+	_ = ctx.Reloading()
+	if err := reload(); err != nil {
+		_ = ctx.Status("reload failed: " + err.Error())
+	}
+	_ = ctx.Reloaded()
+}
+
+// With WatchdogSec= in the unit, StartWatchdog pings the service manager
+// at half that interval until Close; without it, it returns 0.
+func ExampleContext_StartWatchdog() {
+	ctx, err := blivet.Daemonize(blivet.WithForeground(true), blivet.WithAutoNotify())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ctx.Close() // stops the pings
+	every, err := ctx.StartWatchdog()
+	if err != nil { // a malformed WATCHDOG_USEC (64)
+		log.Fatal(err)
+	}
+	if every > 0 {
+		log.Printf("watchdog: pinging every %v", every)
+	}
+	select {}
+}
+
+// The names come from FileDescriptorName= (LISTEN_FDNAMES), in fd order.
+func ExampleContext_ListenNames() {
+	ctx, err := blivet.Daemonize(blivet.WithForeground(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ctx.Close()
+	if names := ctx.ListenNames(); names != nil {
+		log.Printf("socket-activated: %v", names) // [web admin]
+	}
+	_ = ctx.NotifyParent()
+}
+
+// Files gives the activation fds themselves, for sockets the net package
+// does not wrap or for passing on to a child process.
+func ExampleContext_Files() {
+	ctx, err := blivet.Daemonize(blivet.WithForeground(true), blivet.WithAutoNotify())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ctx.Close()
+	for _, f := range ctx.Files("") { // every activation fd
+		log.Printf("fd %d named %s", f.Fd(), f.Name())
+	}
+	cmd := exec.Command("/usr/local/bin/worker")
+	cmd.ExtraFiles = ctx.Files("jobs") // fd 3 in the worker
+	_ = cmd.Start()
+}
+
+// A DNS-like service activated by a ListenDatagram= socket named "dns".
+func ExampleContext_PacketConns() {
+	ctx, err := blivet.Daemonize(blivet.WithForeground(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ctx.Close()
+	pcs, err := ctx.PacketConns("dns")
+	if err != nil { // not a datagram socket (71)
+		log.Fatal(err)
+	}
+	if len(pcs) == 0 { // not socket-activated
+		pc, err := net.ListenPacket("udp", "127.0.0.1:5353")
+		if err != nil {
+			log.Fatal(err)
+		}
+		pcs = append(pcs, pc)
+	}
+	_ = ctx.NotifyParent()
+	buf := make([]byte, 512)
+	for {
+		n, addr, err := pcs[0].ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		_, _ = pcs[0].WriteTo(buf[:n], addr)
+	}
 }

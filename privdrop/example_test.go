@@ -5,9 +5,11 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/privdrop"
+	"github.com/blivet-go/blivet/stages"
 )
 
 // Split-phase use (the default): Daemonize returns in the daemon still
@@ -73,4 +75,87 @@ func ExampleResolve() {
 	// Output:
 	// -1 54321 0
 	// 67
+}
+
+// String describes the target for messages and logs.
+func ExampleTarget_String() {
+	t, err := privdrop.Resolve("54321", "54321") // ids without passwd or group entries
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(t)
+	fmt.Println(t.Name, t.Home, len(t.Groups))
+	// Output:
+	// uid 54321 (no passwd entry), group gid 54321
+	// 54321 / 0
+}
+
+// Drop by hand, outside a pipeline (as root): resolve first, while the
+// user database is still readable, then switch. A failure after an id
+// changed is Fatal: end the process, never run half-dropped.
+func ExampleDrop() {
+	t, err := privdrop.Resolve("nobody", "")
+	if err != nil {
+		log.Fatal(err) // 67: no such user
+	}
+	if err := privdrop.Drop(t); err != nil {
+		log.Fatalf("exit %d: %v", blivet.ExitCodeOf(err), err) // 77
+	}
+	fmt.Println(os.Getuid() == t.UID, os.Getenv("USER") == t.Name)
+}
+
+// Check verifies, on every thread, that the process runs as t and cannot
+// become root again. Drop calls it; call it again at any time to assert
+// the state.
+func ExampleCheck() {
+	t, err := privdrop.Resolve("nobody", "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := privdrop.Drop(t); err != nil {
+		log.Fatal(err)
+	}
+	// ... later, before handling untrusted input ...
+	if err := privdrop.Check(t); err != nil {
+		log.Fatal(err) // 77, Fatal
+	}
+}
+
+// Chown hands the output files (State.ChownPaths) to the configured user
+// while still root, without dropping; the privdrop stage then skips it.
+// Context.ChownPaths is the same for a daemon.
+func ExampleChown() {
+	s := &stages.State{
+		Config:     stages.Config{User: "nobody", Pidfile: "/run/app.pid"},
+		ChownPaths: []string{"/var/log/app.log"}, // what the output stage recorded
+	}
+	if err := privdrop.Chown(s); err != nil {
+		log.Fatal(err) // 73, or 67 for an unknown user
+	}
+	fmt.Println(s.Chowned) // true
+}
+
+// The default stage, as in blivet.DefaultStages. A program that removed
+// or replaced it can put it back, here before the notify stage.
+func ExampleNew() {
+	_, err := blivet.Validate(blivet.WithoutStage("privdrop"), blivet.WithStageBefore("notify", privdrop.New()))
+	fmt.Println(err)
+	// Output: <nil>
+}
+
+// The name is what hooks refer to: privileged initialisation is
+// blivet.WithHookBefore("privdrop", fn).
+func ExampleStage_Name() {
+	fmt.Println(privdrop.New().Name())
+	// Output: privdrop
+}
+
+// Run resolves, chowns, drops and checks, then sets State.Dropped; with no
+// user or group configured it does nothing.
+func ExampleStage_Run() {
+	s := &stages.State{Config: stages.Config{User: "www-data", ChownPaths: true}, ChownPaths: []string{"/var/log/web.log"}}
+	if err := privdrop.New().Run(s); err != nil {
+		log.Fatalf("exit %d: %v", blivet.ExitCodeOf(err), err)
+	}
+	fmt.Println(s.Chowned, s.Dropped) // true true
 }
