@@ -15,6 +15,7 @@ import (
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/sockets"
 )
 
 // Examples without an "Output:" comment would daemonize the test binary:
@@ -768,13 +769,13 @@ func ExampleContext_Files() {
 }
 
 // A DNS-like service activated by a ListenDatagram= socket named "dns".
-func ExampleContext_PacketConns() {
+func ExampleContext_Files_packetConns() {
 	ctx, err := blivet.Daemonize(blivet.WithForeground(true))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer ctx.Close()
-	pcs, err := ctx.PacketConns("dns")
+	pcs, err := sockets.PacketConns(ctx.Files("dns"))
 	if err != nil { // not a datagram socket (71)
 		log.Fatal(err)
 	}

@@ -4,7 +4,6 @@ go 1.23.0
 
 require (
 	github.com/google/go-cmp v0.7.0
-	github.com/spf13/pflag v1.1.0
 	go.uber.org/multierr v1.11.0
 	golang.org/x/sys v0.35.0
 )

@@ -1,7 +1,6 @@
 package blivet
 
 import (
-	"net"
 	"os"
 	"strconv"
 	"time"
@@ -27,8 +26,8 @@ import (
 // LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES when LISTEN_PID is its own PID,
 // removes them from the environment, and keeps fds 3..3+N-1 open at the
 // same numbers through every stage and re-execution. The daemon gets them
-// with Files, Listeners and PacketConns. Activation addressed to another
-// PID is ignored.
+// with Files; package sockets turns them into net.Listener and
+// net.PacketConn values. Activation addressed to another PID is ignored.
 //
 // Watchdog: StartWatchdog, when WATCHDOG_USEC is set for this process. In
 // daemon mode a WATCHDOG_PID naming the launcher is moved to the daemon.
@@ -179,41 +178,4 @@ func (c *Context) Files(name string) []*os.File {
 		}
 	}
 	return out
-}
-
-// Listeners returns a net.Listener for each socket-activation fd named
-// name (every one when name is ""); each call returns new listeners on the
-// same sockets. A fd that is not a listening socket is an error (71).
-// It returns nil when there is none, so a program can fall back to
-// net.Listen when it was not socket-activated.
-func (c *Context) Listeners(name string) ([]net.Listener, error) {
-	var out []net.Listener
-	for _, f := range c.Files(name) {
-		l, err := systemd.Listener(f)
-		if err != nil {
-			for _, prev := range out {
-				prev.Close()
-			}
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, nil
-}
-
-// PacketConns returns a net.PacketConn for each socket-activation fd named
-// name (every one when name is ""), like Listeners for datagram sockets.
-func (c *Context) PacketConns(name string) ([]net.PacketConn, error) {
-	var out []net.PacketConn
-	for _, f := range c.Files(name) {
-		pc, err := systemd.PacketConn(f)
-		if err != nil {
-			for _, prev := range out {
-				prev.Close()
-			}
-			return nil, err
-		}
-		out = append(out, pc)
-	}
-	return out, nil
 }

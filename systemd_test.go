@@ -18,6 +18,7 @@ import (
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/sockets"
 	"github.com/blivet-go/blivet/systemd"
 	"golang.org/x/sys/unix"
 )
@@ -150,7 +151,7 @@ func init() {
 			ListenFDs: ctx.State().ListenFDs, Listeners: map[string]int{}}
 		var all []net.Listener
 		for _, name := range []string{"web", "admin", "unknown"} {
-			ls, err := ctx.Listeners(name)
+			ls, err := sockets.Listeners(ctx.Files(name))
 			if err != nil {
 				sdFail(h, ctx, "listeners", err)
 			}
@@ -216,7 +217,7 @@ func init() {
 		}
 		h.Report("daemon", sdObs{PID: os.Getpid(), PPID: os.Getppid(), Env: env, Names: a.Names, ListenFDs: a.N})
 		for _, f := range a.Files() {
-			l, err := systemd.Listener(f)
+			l, err := sockets.Listener(f)
 			if err != nil {
 				os.Exit(1)
 			}
@@ -697,14 +698,14 @@ func TestSystemdCLISocketActivation(t *testing.T) {
 
 // A service for Type=notify (with an optional .socket unit): serve the
 // activation socket named "web" or listen on our own, then say ready.
-func ExampleContext_Listeners() {
+func ExampleContext_Files_listeners() {
 	ctx, err := blivet.Daemonize(blivet.WithForeground(true))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(blivet.ExitCodeOf(err))
 	}
 	defer ctx.Close()
-	ls, err := ctx.Listeners("web")
+	ls, err := sockets.Listeners(ctx.Files("web"))
 	if err != nil {
 		ctx.ReportError(err)
 	}

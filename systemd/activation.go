@@ -2,7 +2,6 @@ package systemd
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -110,60 +109,6 @@ func (a Activation) Files() []*os.File {
 		files[i] = os.NewFile(uintptr(fd), name)
 	}
 	return files
-}
-
-// sockType returns f's socket type (SOCK_STREAM, ...) and whether it is
-// listening.
-func sockType(f *os.File) (typ int, listening bool, err error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return 0, false, err
-	}
-	var acc int
-	cerr := rc.Control(func(fd uintptr) {
-		if typ, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE); err == nil {
-			acc, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
-		}
-	})
-	if cerr != nil {
-		return 0, false, cerr
-	}
-	return typ, acc != 0, err
-}
-
-// Listener returns a net.Listener for the activation file f (a stream or
-// seqpacket socket in listening state). f stays open; the listener has its
-// own fd.
-func Listener(f *os.File) (net.Listener, error) {
-	typ, listening, err := sockType(f)
-	if err == nil && (!listening || (typ != unix.SOCK_STREAM && typ != unix.SOCK_SEQPACKET)) {
-		err = fmt.Errorf("socket type %d, listening %v", typ, listening)
-	}
-	var l net.Listener
-	if err == nil {
-		l, err = net.FileListener(f)
-	}
-	if err != nil {
-		return nil, stages.Errorf(stageName, stages.ExitOSErr, "activation fd %q is not a listening socket: %w", f.Name(), err)
-	}
-	return l, nil
-}
-
-// PacketConn returns a net.PacketConn for the activation file f (a
-// datagram socket). f stays open; the conn has its own fd.
-func PacketConn(f *os.File) (net.PacketConn, error) {
-	typ, _, err := sockType(f)
-	if err == nil && typ != unix.SOCK_DGRAM {
-		err = fmt.Errorf("socket type %d", typ)
-	}
-	var pc net.PacketConn
-	if err == nil {
-		pc, err = net.FilePacketConn(f)
-	}
-	if err != nil {
-		return nil, stages.Errorf(stageName, stages.ExitOSErr, "activation fd %q is not a datagram socket: %w", f.Name(), err)
-	}
-	return pc, nil
 }
 
 // String describes a for messages: "2 fds (web, admin)".

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blivet-go/blivet/sockets"
 	"github.com/blivet-go/blivet/systemd"
 )
 
@@ -55,7 +56,7 @@ func ExampleTakeActivation() {
 	var ls []net.Listener
 	if ok {
 		for _, f := range a.Files() {
-			l, err := systemd.Listener(f)
+			l, err := sockets.Listener(f)
 			if err != nil {
 				log.Fatal(err)
 			}
@@ -106,59 +107,6 @@ func ExampleActivation_String() {
 	// Output: 2 fds (web, admin)
 }
 
-// Listener turns an activation fd into a net.Listener. Here a socket the
-// program opened itself stands in for one systemd passed.
-func ExampleListener() {
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer tcp.Close()
-	f, _ := tcp.(*net.TCPListener).File() // as systemd would pass it: a listening fd
-	defer f.Close()
-
-	l, err := systemd.Listener(f)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer l.Close()
-	fmt.Println(l.Addr().String() == tcp.Addr().String())
-
-	udp, _ := net.ListenPacket("udp", "127.0.0.1:0")
-	defer udp.Close()
-	uf, _ := udp.(*net.UDPConn).File()
-	defer uf.Close()
-	_, err = systemd.Listener(uf)
-	fmt.Println(err != nil) // not a listening stream socket (71)
-	// Output:
-	// true
-	// true
-}
-
-// PacketConn is Listener's counterpart for datagram sockets
-// (ListenDatagram=).
-func ExamplePacketConn() {
-	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer udp.Close()
-	f, _ := udp.(*net.UDPConn).File()
-	defer f.Close()
-
-	pc, err := systemd.PacketConn(f)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer pc.Close()
-	fmt.Println(pc.LocalAddr().String() == udp.LocalAddr().String())
-	// Output: true
-}
-
 func ExampleMainPID() {
 	fmt.Println(systemd.Ready + "\n" + systemd.MainPID(4242))
 	// Output:
@@ -184,20 +132,12 @@ func ExampleReloadingNow() {
 	// Output: true
 }
 
-// NOTIFY_SOCKET is a path or an abstract address ("@" for the NUL byte).
-func ExampleAddr() {
-	for _, s := range []string{"/run/systemd/notify", "@/org/freedesktop/systemd1/notify", "vsock:2:1234"} {
-		addr, err := systemd.Addr(s)
-		if err != nil {
-			fmt.Println(errors.Is(err, systemd.ErrUnsupportedAddress))
-			continue
-		}
-		fmt.Println(addr.Net, addr.Name)
-	}
-	// Output:
-	// unixgram /run/systemd/notify
-	// unixgram @/org/freedesktop/systemd1/notify
-	// true
+// A NOTIFY_SOCKET value is a path or an abstract address ("@" stands for
+// the leading NUL byte); anything else is refused with exit code 71.
+func ExampleSend_unsupported() {
+	err := systemd.Send("vsock:2:1234", systemd.Ready)
+	fmt.Println(errors.Is(err, systemd.ErrUnsupportedAddress))
+	// Output: true
 }
 
 // Start the watchdog only when the manager asked for it (WatchdogSec=).

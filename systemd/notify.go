@@ -33,13 +33,14 @@ package systemd
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/blivet-go/blivet/stages"
+	"golang.org/x/sys/unix"
 )
 
 // Environment variables of the protocols.
@@ -92,39 +93,50 @@ func ReloadingNow() string {
 	return Reloading + "\nMONOTONIC_USEC=" + strconv.FormatInt(monotonicUsec(), 10)
 }
 
-// Addr returns the datagram address of a NOTIFY_SOCKET value: a path
+// sockaddr returns the datagram address of a NOTIFY_SOCKET value: a path
 // (starting with "/") or an abstract address (starting with "@", which
 // stands for the leading NUL byte).
-func Addr(socket string) (*net.UnixAddr, error) {
+func sockaddr(socket string) (*unix.SockaddrUnix, error) {
 	if socket == "" || (socket[0] != '/' && socket[0] != '@') || len(socket) < 2 {
 		return nil, fmt.Errorf("%w %q", ErrUnsupportedAddress, socket)
 	}
-	// The net package maps a leading "@" to the abstract namespace.
-	return &net.UnixAddr{Name: socket, Net: "unixgram"}, nil
+	// x/sys/unix maps a leading "@" to the abstract namespace.
+	return &unix.SockaddrUnix{Name: socket}, nil
 }
 
 // Send sends state as one datagram to the notification socket socket (a
-// NOTIFY_SOCKET value). Errors, an unsupported address included, have
-// exit code 71.
+// NOTIFY_SOCKET value: a path, or an abstract address written with a
+// leading "@"). Errors, an unsupported address included (it wraps
+// ErrUnsupportedAddress), have exit code 71.
 func Send(socket, state string) error {
-	addr, err := Addr(socket)
+	addr, err := sockaddr(socket)
 	if err != nil {
 		return stages.Wrap(stageName, stages.ExitOSErr, err)
 	}
-	conn, err := net.DialUnix("unixgram", nil, addr)
-	if err != nil {
-		return stages.Errorf(stageName, stages.ExitOSErr, "notifying the service manager at %s: %w", socket, err)
+	// Close-on-exec from the start (SOCK_CLOEXEC is not portable): hold
+	// the fork lock so no concurrent exec inherits it.
+	syscall.ForkLock.RLock()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fd)
 	}
-	defer conn.Close()
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return stages.Errorf(stageName, stages.ExitOSErr, "notifying the service manager at %s: %w", socket, os.NewSyscallError("socket", err))
+	}
+	defer unix.Close(fd)
 	// A datagram to a full queue would block; the manager reads quickly,
 	// but never hang the daemon on it.
-	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	n, err := conn.Write([]byte(state))
-	if err == nil && n != len(state) {
-		err = fmt.Errorf("short write (%d of %d bytes)", n, len(state))
+	tv := unix.NsecToTimeval(int64(5 * time.Second))
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+	for {
+		err = unix.Sendto(fd, []byte(state), 0, addr)
+		if err != unix.EINTR {
+			break
+		}
 	}
 	if err != nil {
-		return stages.Errorf(stageName, stages.ExitOSErr, "notifying the service manager at %s: %w", socket, err)
+		return stages.Errorf(stageName, stages.ExitOSErr, "notifying the service manager at %s: %w", socket, os.NewSyscallError("sendto", err))
 	}
 	return nil
 }

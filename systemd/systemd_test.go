@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet/internal/handover"
+	"github.com/blivet-go/blivet/sockets"
 	"github.com/blivet-go/blivet/stages"
 	"github.com/blivet-go/blivet/systemd"
 	"golang.org/x/sys/unix"
@@ -241,12 +242,12 @@ func activationChild() {
 	for _, f := range a.Files() {
 		flags, _ := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0)
 		fmt.Printf("file %d %s cloexec=%v\n", f.Fd(), f.Name(), flags&unix.FD_CLOEXEC != 0)
-		if pc, err := systemd.PacketConn(f); err != nil {
+		if pc, err := sockets.PacketConn(f); err != nil {
 			fmt.Printf("packetconn error %v\n", err)
 		} else {
 			pc.Close()
 		}
-		if _, err := systemd.Listener(f); code(err) != stages.ExitOSErr {
+		if _, err := sockets.Listener(f); code(err) != stages.ExitOSErr {
 			fmt.Printf("listener error %v (want 71)\n", err)
 		}
 	}

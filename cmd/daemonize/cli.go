@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet"
-	"github.com/spf13/pflag"
 )
 
 // usageLine is the short usage printed with every usage error.
@@ -49,30 +48,28 @@ type cli struct {
 	prog program
 }
 
-// newFlagSet declares every option into c. Keep it in step with the man
+// newOptionSet declares every option into c. Keep it in step with the man
 // page (docs/daemonize.1) and helpText.
-func newFlagSet(c *cli, umask *string) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("daemonize", pflag.ContinueOnError)
-	fs.SetInterspersed(false) // options end at the program: its own flags are its own
-	fs.SetOutput(io.Discard)  // errors are printed by the caller, with exit code 64
-	fs.Usage = func() {}
-	fs.SortFlags = false
-	fs.StringVarP(&c.pidfile, "pidfile", "p", "", "write the daemon's PID to `PATH` (locked)")
-	fs.StringVarP(&c.dir, "chdir", "c", "/", "working directory `PATH`")
-	fs.StringVarP(umask, "umask", "m", "022", "octal umask `MODE`, at most 0777")
-	fs.StringVarP(&c.stdout, "stdout", "o", "", "send stdout (and stderr unless -e) to `PATH`")
-	fs.StringVarP(&c.stderr, "stderr", "e", "", "send stderr to `PATH`")
-	fs.BoolVarP(&c.appendOut, "append", "a", false, "append to output files instead of truncating")
-	fs.StringVarP(&c.lockfile, "lock", "l", "", "take the single-instance lock on `PATH` instead of the pidfile")
-	fs.BoolVar(&c.noLock, "no-lock", false, "write the pidfile without a lock")
-	fs.StringArrayVarP(&c.env, "env", "E", nil, "set `NAME=VALUE` in the program's environment (repeatable)")
-	fs.StringVarP(&c.user, "user", "u", "", "run as `USER` (name or uid; root only)")
-	fs.StringVarP(&c.group, "group", "g", "", "run as `GROUP` (name or gid; root only)")
-	fs.BoolVarP(&c.foreground, "foreground", "f", false, "no fork, no setsid: exec in place")
-	fs.BoolVarP(&c.verbose, "verbose", "v", false, "print the configuration and progress on stderr")
-	fs.DurationVar(&c.timeout, "timeout", 0, "give up (exit 75) if the program is not exec'd within `DURATION`")
-	fs.BoolVarP(&c.help, "help", "h", false, "print this help and exit")
-	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+func newOptionSet(c *cli, umask *string) *optionSet {
+	*umask = "022"
+	c.dir = "/"
+	fs := &optionSet{}
+	fs.stringVar(&c.pidfile, "pidfile", 'p')
+	fs.stringVar(&c.dir, "chdir", 'c')
+	fs.stringVar(umask, "umask", 'm')
+	fs.stringVar(&c.stdout, "stdout", 'o')
+	fs.stringVar(&c.stderr, "stderr", 'e')
+	fs.boolVar(&c.appendOut, "append", 'a')
+	fs.stringVar(&c.lockfile, "lock", 'l')
+	fs.boolVar(&c.noLock, "no-lock", 0)
+	fs.stringsVar(&c.env, "env", 'E')
+	fs.stringVar(&c.user, "user", 'u')
+	fs.stringVar(&c.group, "group", 'g')
+	fs.boolVar(&c.foreground, "foreground", 'f')
+	fs.boolVar(&c.verbose, "verbose", 'v')
+	fs.durationVar(&c.timeout, "timeout", 0)
+	fs.boolVar(&c.help, "help", 'h')
+	fs.boolVar(&c.version, "version", 0)
 	return fs
 }
 
@@ -82,21 +79,18 @@ func newFlagSet(c *cli, umask *string) *pflag.FlagSet {
 func parseArgs(args []string) (*cli, error) {
 	c := &cli{umask: -1}
 	var umask string
-	fs := newFlagSet(c, &umask)
-	if err := checkShortFlags(fs, args); err != nil {
+	fs := newOptionSet(c, &umask)
+	rest, err := fs.parse(args)
+	if err != nil {
 		return nil, err
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, usagef("%v", err)
 	}
 	if c.help || c.version {
 		return c, nil
 	}
-	rest := fs.Args()
 	if len(rest) == 0 {
 		return nil, usagef("no program given")
 	}
-	if fs.Changed("umask") {
+	if fs.changed("umask") {
 		m, err := strconv.ParseUint(umask, 8, 32)
 		if err != nil || m > 0o777 {
 			return nil, usagef("-m/--umask: %q is not an octal mode in 0..0777", umask)
@@ -111,7 +105,7 @@ func parseArgs(args []string) (*cli, error) {
 		{"stdout", "-o/--stdout", &c.stdout}, {"stderr", "-e/--stderr", &c.stderr},
 		{"chdir", "-c/--chdir", &c.dir},
 	} {
-		if !fs.Changed(p.name) {
+		if !fs.changed(p.name) {
 			continue
 		}
 		if err := checkAbs(p.flag, *p.path); err != nil {
@@ -157,7 +151,7 @@ func parseArgs(args []string) (*cli, error) {
 		}
 	}
 	for _, id := range []struct{ name, flag, v string }{{"user", "-u/--user", c.user}, {"group", "-g/--group", c.group}} {
-		if fs.Changed(id.name) && (id.v == "" || strings.IndexByte(id.v, 0) >= 0) {
+		if fs.changed(id.name) && (id.v == "" || strings.IndexByte(id.v, 0) >= 0) {
 			return nil, usagef("%s: %q is not a name or id", id.flag, id.v)
 		}
 	}
@@ -170,38 +164,6 @@ func parseArgs(args []string) (*cli, error) {
 	}
 	c.prog = prog
 	return c, nil
-}
-
-// checkShortFlags rejects unknown letters in short-option clusters before
-// pflag sees them: pflag silently skips a cluster that goes on with
-// "test." (for go test's own flags), where getopt reports -t as unknown.
-func checkShortFlags(fs *pflag.FlagSet, args []string) error {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--" || a == "-" || !strings.HasPrefix(a, "-"):
-			return nil // the options end here
-		case strings.HasPrefix(a, "--"):
-			name, _, hasValue := strings.Cut(a[2:], "=")
-			if f := fs.Lookup(name); f != nil && f.NoOptDefVal == "" && !hasValue {
-				i++ // the value is the next argument
-			}
-			continue
-		}
-		for j := 1; j < len(a); j++ {
-			f := fs.ShorthandLookup(a[j : j+1])
-			if f == nil {
-				return usagef("unknown shorthand flag: %q in %s", a[j], a)
-			}
-			if f.NoOptDefVal == "" { // takes a value: the rest of a, or the next argument
-				if j == len(a)-1 {
-					i++
-				}
-				break
-			}
-		}
-	}
-	return nil
 }
 
 func checkAbs(flag, path string) error {

@@ -25,7 +25,7 @@ func TestParseArgs(t *testing.T) {
 				t.Errorf("append %v verbose %v pidfile %q", c.appendOut, c.verbose, c.pidfile)
 			}
 		}},
-		{"pflag reads -p=/x as /x (getopt would read =/x)", []string{"-p=/x.pid", "/bin/true"}, func(t *testing.T, c *cli) {
+		{"-p=/x reads as /x (getopt would read =/x)", []string{"-p=/x.pid", "/bin/true"}, func(t *testing.T, c *cli) {
 			if c.pidfile != "/x.pid" {
 				t.Errorf("pidfile %q", c.pidfile)
 			}

@@ -743,7 +743,7 @@ func TestNoLockAllowsTwoInstances(t *testing.T) {
 }
 
 // TestUsageErrorsExit64: usage mistakes print the usage line on stderr and
-// exit 64 (never pflag's 2), starting nothing.
+// exit 64 (never a flag library's 2), starting nothing.
 func TestUsageErrorsExit64(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{

@@ -26,6 +26,7 @@ import (
 	"syscall"
 
 	"github.com/blivet-go/blivet"
+	"github.com/blivet-go/blivet/sockets"
 )
 
 func main() {
@@ -50,7 +51,7 @@ func main() {
 	_ = ctx.Status("starting")
 
 	// Socket activation first; fall back to our own socket.
-	listeners, err := ctx.Listeners("hello")
+	listeners, err := sockets.Listeners(ctx.Files("hello"))
 	if err != nil {
 		ctx.ReportError(err)
 	}
