@@ -1,0 +1,635 @@
+// Command harness times blivet against the daemonizers users would pick
+// instead, in one run, and writes bench/RESULTS.md. bench/peers/run builds
+// it with every peer program and calls it; see that script.
+//
+// Every launcher is started with fork+exec from here and timed until it
+// exits (launch), or wrapped in the one poller, timed until the pidfile
+// names a live process (ready). The harness is a child subreaper, so every
+// daemon a run leaves behind is re-parented to it and killed and reaped by
+// PID between runs, outside the timed part. Runs of the tools interleave
+// (run i of every tool, then run i+1), so drift hits all rows alike.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var (
+	runs    = flag.Int("runs", 30, "timed runs per row")
+	warmup  = flag.Int("warmup", 3, "untimed runs per row first")
+	bin     = flag.String("bin", "", "directory with poller, libdaemon, godaemon, vividcortex, daemonize (ours)")
+	debian  = flag.String("debian", "", "Debian's daemonize")
+	ssd     = flag.String("ssd", "/usr/sbin/start-stop-daemon", "start-stop-daemon")
+	setsid  = flag.String("setsid", "/usr/bin/setsid", "util-linux setsid")
+	sleep   = flag.String("sleep", "/usr/bin/sleep", "the program the non-Go tools start")
+	truebin = flag.String("true", "/usr/bin/true", "a program that exits 0 at once")
+	out     = flag.String("out", "", "write the Markdown results here")
+	phase   = flag.String("phase", "", "internal: fd phase at -limit, JSON on stdout")
+	limit   = flag.Int("limit", 0, "internal: RLIMIT_NOFILE for the fd phase")
+	hard    = flag.Int("hard", 0, "the highest RLIMIT_NOFILE to test (default: ulimit -Hn)")
+)
+
+// tool is one launcher under test.
+type tool struct {
+	name    string
+	argv    func(pidfile string) []string
+	pidfile bool // it writes a pidfile, so it gets a ready figure
+	note    string
+}
+
+type stats struct {
+	Min, Med, Max time.Duration
+	N             int
+}
+
+func summarize(ds []time.Duration) stats {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	n := len(s)
+	if n == 0 {
+		return stats{}
+	}
+	med := s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return stats{Min: s[0], Med: med, Max: s[n-1], N: n}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
+
+func (s stats) String() string {
+	if s.N == 0 {
+		return "-"
+	}
+	return ms(s.Min) + " / " + ms(s.Med) + " / " + ms(s.Max)
+}
+
+func main() {
+	flag.Parse()
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		die("PR_SET_CHILD_SUBREAPER: %v", err)
+	}
+	work, err := os.MkdirTemp("", "blivet-bench-")
+	if err != nil {
+		die("%v", err)
+	}
+	defer os.RemoveAll(work)
+	if *phase == "fd" {
+		fdPhase(work)
+		return
+	}
+	mainPhase(work)
+}
+
+func tools() []tool {
+	b := func(name string) string { return filepath.Join(*bin, name) }
+	return []tool{
+		{name: "blivet CLI (ours)", pidfile: true, note: "waits for the exec",
+			argv: func(p string) []string { return []string{b("daemonize"), "-p", p, *sleep, "100000"} }},
+		{name: "blivet CLI, cgo build (ours)", pidfile: true, note: "same, dynamically linked (default go build with cgo)",
+			argv: func(p string) []string { return []string{b("daemonize-cgo"), "-p", p, *sleep, "100000"} }},
+		{name: "blivet library (ours)", pidfile: true, note: "waits for ready",
+			argv: func(p string) []string { return []string{b("libdaemon"), p} }},
+		{name: "Debian daemonize", pidfile: true, note: "forks once, no wait",
+			argv: func(p string) []string { return []string{*debian, "-p", p, *sleep, "100000"} }},
+		{name: "start-stop-daemon --background", pidfile: true, note: "--make-pidfile",
+			argv: func(p string) []string {
+				return []string{*ssd, "--start", "--background", "--make-pidfile", "--pidfile", p, "--exec", *sleep, "--", "100000"}
+			}},
+		{name: "setsid -f", note: "one fork, no checks",
+			argv: func(string) []string { return []string{*setsid, "-f", *sleep, "100000"} }},
+		{name: "go-daemon (sevlyar)", pidfile: true, note: "one re-exec, no wait",
+			argv: func(p string) []string { return []string{b("godaemon"), p} }},
+		{name: "godaemon (VividCortex)", note: "no pidfile",
+			argv: func(string) []string { return []string{b("vividcortex")} }},
+	}
+}
+
+// runner starts launchers with stdin and stdout on /dev/null and stderr
+// in a scratch file (shown when a launcher fails).
+type runner struct {
+	null, errf *os.File
+	env        []string
+}
+
+func newRunner(work string) *runner {
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		die("%v", err)
+	}
+	errf, err := os.Create(filepath.Join(work, "stderr"))
+	if err != nil {
+		die("%v", err)
+	}
+	return &runner{null: null, errf: errf, env: os.Environ()}
+}
+
+// time runs argv to its exit and returns how long that took.
+func (r *runner) time(argv []string) (time.Duration, error) {
+	_ = r.errf.Truncate(0)
+	_, _ = r.errf.Seek(0, io.SeekStart)
+	attr := &syscall.ProcAttr{Env: r.env, Files: []uintptr{r.null.Fd(), r.null.Fd(), r.errf.Fd()}}
+	start := time.Now()
+	pid, err := syscall.ForkExec(argv[0], argv, attr)
+	if err != nil {
+		return 0, fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	var ws syscall.WaitStatus
+	for {
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	d := time.Since(start)
+	if err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		msg, _ := os.ReadFile(r.errf.Name())
+		return 0, fmt.Errorf("%s: %v %v: %s", strings.Join(argv, " "), ws, err, bytes.TrimSpace(msg))
+	}
+	return d, nil
+}
+
+// reapAll kills every child of the harness (the daemons re-parented to
+// it) by PID and reaps it, until none is left.
+func reapAll() {
+	self := os.Getpid()
+	for {
+		for _, pid := range children(self) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		var ws syscall.WaitStatus
+		if _, err := syscall.Wait4(-1, &ws, 0, nil); err == syscall.ECHILD {
+			return
+		}
+	}
+}
+
+// children lists the processes whose parent is ppid.
+func children(ppid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// row is one measured line of a table.
+type row struct {
+	Name   string
+	Note   string
+	Launch stats
+	Ready  stats
+	Extra  string
+}
+
+// measure times every argv function round-robin: warmup untimed rounds,
+// then runs timed ones. pre runs before each launch (outside the timing).
+func measure(r *runner, work string, names []string, argvs []func(string) []string) ([][]time.Duration, error) {
+	res := make([][]time.Duration, len(argvs))
+	pidfile := filepath.Join(work, "daemon.pid")
+	for i := 0; i < *warmup+*runs; i++ {
+		for k, argv := range argvs {
+			_ = os.Remove(pidfile)
+			d, err := r.time(argv(pidfile))
+			reapAll()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", names[k], err)
+			}
+			if i >= *warmup {
+				res[k] = append(res[k], d)
+			}
+		}
+	}
+	return res, nil
+}
+
+func mainPhase(work string) {
+	r := newRunner(work)
+	ts := tools()
+	poller := filepath.Join(*bin, "poller")
+
+	// 1 and 2: launch, and ready through the poller.
+	var names []string
+	var argvs []func(string) []string
+	for _, t := range ts {
+		names = append(names, t.name)
+		argvs = append(argvs, t.argv)
+	}
+	for _, t := range ts {
+		if t.pidfile {
+			names = append(names, t.name+" (ready)")
+			argvs = append(argvs, func(p string) []string { return append([]string{poller, p, "--"}, t.argv(p)...) })
+		}
+	}
+	// The poller's own cost: a launcher that exits at once, with a
+	// pidfile that already names a live process (the harness).
+	alive := filepath.Join(work, "alive.pid")
+	if err := os.WriteFile(alive, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		die("%v", err)
+	}
+	names = append(names, "poller alone")
+	argvs = append(argvs, func(string) []string { return []string{poller, alive, "--", *truebin} })
+	fmt.Fprintf(os.Stderr, "launch and ready: %d rows x %d runs (+%d warmup)...\n", len(argvs), *runs, *warmup)
+	res, err := measure(r, work, names, argvs)
+	if err != nil {
+		die("%v", err)
+	}
+	var rows []row
+	k := len(ts)
+	for i, t := range ts {
+		rw := row{Name: t.name, Note: t.note, Launch: summarize(res[i])}
+		if t.pidfile {
+			rw.Ready = summarize(res[k])
+			k++
+		}
+		rows = append(rows, rw)
+	}
+	pollerRow := row{Name: "poller alone (" + *truebin + ")", Note: "poller start + exec + one check", Ready: summarize(res[k])}
+
+	// 3: fd closing, each limit in a re-executed harness.
+	hardMax := *hard
+	if hardMax == 0 {
+		var rl unix.Rlimit
+		_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+		hardMax = int(rl.Max)
+	}
+	var fdRows []row
+	for _, l := range []int{1024, hardMax} {
+		fmt.Fprintf(os.Stderr, "fd closing at RLIMIT_NOFILE %d...\n", l)
+		fdRows = append(fdRows, runFDPhase(l)...)
+	}
+
+	// 4: what the daemon costs.
+	fmt.Fprintln(os.Stderr, "idle daemon cost...")
+	costs := costRows(r, work)
+
+	md := render(rows, pollerRow, fdRows, costs, hardMax)
+	fmt.Print(md)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+			die("%v", err)
+		}
+		fmt.Fprintf(os.Stderr, "wrote %s\n", *out)
+	}
+}
+
+// runFDPhase re-executes the harness with RLIMIT_NOFILE at l (soft and
+// hard: a lowered hard limit cannot be raised again) and collects its rows.
+func runFDPhase(l int) []row {
+	args := append([]string{"-phase", "fd", "-limit", strconv.Itoa(l)}, passFlags()...)
+	cmd := exec.Command("/proc/self/exe", args...)
+	cmd.Stderr = os.Stderr
+	outb, err := cmd.Output()
+	if err != nil {
+		die("fd phase at %d: %v", l, err)
+	}
+	var rows []row
+	if err := json.Unmarshal(outb, &rows); err != nil {
+		die("fd phase at %d: %v", l, err)
+	}
+	return rows
+}
+
+func passFlags() []string {
+	var a []string
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name != "out" && f.Name != "phase" && f.Name != "limit" {
+			a = append(a, "-"+f.Name+"="+f.Value.String())
+		}
+	})
+	return a
+}
+
+// fdPhase runs with RLIMIT_NOFILE = limit and ~900 inherited open fds
+// (100..999 and limit-1), so closing them cannot be skipped and a loop to
+// the limit would show.
+func fdPhase(work string) {
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(*limit), Max: uint64(*limit)}); err != nil {
+		die("setrlimit %d: %v", *limit, err)
+	}
+	r := newRunner(work)
+	fds := 0
+	for fd := 100; fd < 1000 && fd < *limit-1; fd++ {
+		if err := unix.Dup2(int(r.null.Fd()), fd); err != nil {
+			die("dup2 %d: %v", fd, err)
+		}
+		fds++
+	}
+	if err := unix.Dup2(int(r.null.Fd()), *limit-1); err != nil {
+		die("dup2 %d: %v", *limit-1, err)
+	}
+	fds++
+	ts := tools()
+	// Ours (CLI, library), and Debian's for reference.
+	var pick []tool
+	for _, t := range ts {
+		switch t.name {
+		case "blivet CLI (ours)", "blivet library (ours)", "Debian daemonize":
+			pick = append(pick, t)
+		}
+	}
+	var names []string
+	var argvs []func(string) []string
+	for _, t := range pick {
+		names = append(names, t.name)
+		argvs = append(argvs, t.argv)
+	}
+	res, err := measure(r, work, names, argvs)
+	if err != nil {
+		die("%v", err)
+	}
+	// Check once that the daemon really inherited none of them.
+	var rows []row
+	for i, t := range pick {
+		leaked := daemonFDs(r, work, t)
+		rows = append(rows, row{Name: t.name, Launch: summarize(res[i]),
+			Note:  fmt.Sprintf("RLIMIT_NOFILE %d, %d fds open in the launcher", *limit, fds),
+			Extra: leaked})
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(rows); err != nil {
+		die("%v", err)
+	}
+}
+
+// daemonFDs launches t once and returns the daemon's open fds above 2.
+func daemonFDs(r *runner, work string, t tool) string {
+	pidfile := filepath.Join(work, "daemon.pid")
+	_ = os.Remove(pidfile)
+	defer reapAll()
+	if _, err := r.time(append([]string{filepath.Join(*bin, "poller"), pidfile, "--"}, t.argv(pidfile)...)); err != nil {
+		return "?"
+	}
+	data, _ := os.ReadFile(pidfile)
+	pid := strings.TrimSpace(string(data))
+	ents, err := os.ReadDir("/proc/" + pid + "/fd")
+	if err != nil {
+		return "?"
+	}
+	n := 0
+	for _, e := range ents {
+		if fd, _ := strconv.Atoi(e.Name()); fd > 2 {
+			n++
+		}
+	}
+	return strconv.Itoa(n)
+}
+
+// cost is one idle daemon's footprint.
+type cost struct {
+	Name                     string
+	Threads, RSSKB, Routines int
+}
+
+// costRows starts each Go daemon (and libdaemon not daemonized) with
+// -report, waits for the report, lets it idle and reads /proc/PID/status.
+func costRows(r *runner, work string) []cost {
+	report := filepath.Join(work, "report")
+	pidfile := filepath.Join(work, "cost.pid")
+	b := func(name string) string { return filepath.Join(*bin, name) }
+	cases := []struct {
+		name  string
+		argv  []string
+		child bool // the harness starts it directly and does not wait
+	}{
+		{"libdaemon, not daemonized", []string{b("libdaemon"), "-plain", "-report", report, pidfile}, true},
+		{"libdaemon, blivet.Daemonize", []string{b("libdaemon"), "-report", report, pidfile}, false},
+		{"go-daemon (sevlyar)", []string{b("godaemon"), "-report", report, pidfile}, false},
+		{"godaemon (VividCortex)", []string{b("vividcortex"), "-report", report}, false},
+	}
+	var out []cost
+	for _, c := range cases {
+		var th, rss, gr []int
+		for i := 0; i < 5; i++ {
+			_ = os.Remove(report)
+			_ = os.Remove(pidfile)
+			if c.child {
+				if _, err := syscall.ForkExec(c.argv[0], c.argv, &syscall.ProcAttr{Env: r.env,
+					Files: []uintptr{r.null.Fd(), r.null.Fd(), r.errf.Fd()}}); err != nil {
+					die("%v", err)
+				}
+			} else if _, err := r.time(c.argv); err != nil {
+				die("%v", err)
+			}
+			pid, g := awaitReport(report)
+			// Let the runtime settle (sysmon, GC workers start lazily).
+			time.Sleep(300 * time.Millisecond)
+			t, m := status(pid)
+			th, rss, gr = append(th, t), append(rss, m), append(gr, g)
+			reapAll()
+		}
+		out = append(out, cost{Name: c.name, Threads: medianInt(th), RSSKB: medianInt(rss), Routines: medianInt(gr)})
+	}
+	return out
+}
+
+func awaitReport(path string) (pid, goroutines int) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if _, err := fmt.Sscan(string(data), &pid, &goroutines); err == nil {
+			return pid, goroutines
+		}
+	}
+	die("no report in %s", path)
+	return 0, 0
+}
+
+func status(pid int) (threads, rssKB int) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		die("%v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		switch k {
+		case "Threads":
+			threads, _ = strconv.Atoi(f[0])
+		case "VmRSS":
+			rssKB, _ = strconv.Atoi(f[0])
+		}
+	}
+	return threads, rssKB
+}
+
+func medianInt(v []int) int {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ratio(a, b time.Duration) string {
+	if a == 0 || b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", float64(a)/float64(b))
+}
+
+func find(rows []row, name string) row {
+	for _, r := range rows {
+		if r.Name == name {
+			return r
+		}
+	}
+	return row{}
+}
+
+func cmdOut(name string, args ...string) string {
+	b, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func met(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**not met**"
+}
+
+func render(rows []row, pollerRow row, fdRows []row, costs []cost, hardMax int) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	deb := find(rows, "Debian daemonize")
+	p("# blivet against its peers\n\n")
+	p("Generated by `bash bench/peers/run` (bench/peers/cmd/harness); do not edit by hand.\n\n")
+	p("- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	p("- machine: %s cores (%s), Linux %s, %s\n", cmdOut("nproc"), cpuModel(), cmdOut("uname", "-r"), cmdOut("go", "version"))
+	p("- runs: %d timed per row (after %d untimed), interleaved; times in ms as min / median / max\n", *runs, *warmup)
+	p("- reproduce: `bash bench/peers/run` (from the repository root)\n")
+	p("- builds: every Go program (ours, go-daemon's, godaemon's) with CGO_ENABLED=0, i.e. statically linked, so the\n")
+	p("  rows compare daemonizing, not libc loading; the cgo row shows the default build of our CLI\n\n")
+
+	p("## Launch and ready\n\n")
+	p("Launch: from fork+exec of the launcher until it exits. Ready: the same launcher run by the poller\n")
+	p("(bench/peers/cmd/poller), until its pidfile names a live process; tools without a pidfile get none.\n")
+	p("Every tool starts a long sleep (the Go peers idle in their own program). Each run's daemons are\n")
+	p("killed and reaped by PID between runs, outside the timed part.\n\n")
+	p("| tool | launch ms (min / med / max) | ready ms (min / med / max) | launch / Debian | ready / Debian | ready - poller | note |\n")
+	p("|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		net := "-"
+		if r.Ready.N > 0 {
+			net = ms(r.Ready.Med - pollerRow.Ready.Med)
+		}
+		p("| %s | %v | %v | %s | %s | %s | %s |\n", r.Name, r.Launch, r.Ready, ratio(r.Launch.Med, deb.Launch.Med), ratio(r.Ready.Med, deb.Ready.Med), net, r.Note)
+	}
+	p("| %s | - | %v | - | - | - | %s |\n\n", pollerRow.Name, pollerRow.Ready, pollerRow.Note)
+
+	p("## Fd closing\n\n")
+	p("Launch (for ours: until ready or exec'd) with RLIMIT_NOFILE set to the limit (soft = hard) and\n")
+	p("%d fds open and inheritable in the launcher (100..999 and limit-1). \"daemon fds\" counts the fds\n", 901)
+	p("above 2 left open in the daemon (ours keep its pidfile lock; the CLI's daemon is sleep(1)).\n\n")
+	p("| tool | RLIMIT_NOFILE | launch ms (min / med / max) | daemon fds > 2 |\n|---|---|---|---|\n")
+	for _, r := range fdRows {
+		lim := strings.Fields(strings.TrimPrefix(r.Note, "RLIMIT_NOFILE "))[0]
+		lim = strings.TrimSuffix(lim, ",")
+		p("| %s | %s | %v | %s |\n", r.Name, lim, r.Launch, r.Extra)
+	}
+	p("\n")
+	p("## What the idle daemon costs\n\n")
+	p("Threads and VmRSS from /proc/PID/status of the idle daemon (300 ms after it reported), median of 5;\n")
+	p("goroutines as the program counts them (runtime.NumGoroutine).\n\n")
+	p("| program | threads | VmRSS KiB | goroutines |\n|---|---|---|---|\n")
+	for _, c := range costs {
+		p("| %s | %d | %d | %d |\n", c.Name, c.Threads, c.RSSKB, c.Routines)
+	}
+	p("\n## Targets\n\n")
+	cli, lib, gd := find(rows, "blivet CLI (ours)"), find(rows, "blivet library (ours)"), find(rows, "go-daemon (sevlyar)")
+	if deb.Launch.N > 0 && cli.Launch.N > 0 {
+		r := float64(cli.Launch.Med) / float64(deb.Launch.Med)
+		p("- CLI launch <= 2.0x Debian daemonize's launch: %.2fx (%s vs %s ms median): %s\n", r, ms(cli.Launch.Med), ms(deb.Launch.Med), met(r <= 2.0))
+	}
+	if gd.Ready.N > 0 && lib.Ready.N > 0 {
+		r := float64(lib.Ready.Med) / float64(gd.Ready.Med)
+		p("- library ready within 1.1x of go-daemon's ready: %.2fx (%s vs %s ms median, same poller): %s\n", r, ms(lib.Ready.Med), ms(gd.Ready.Med), met(r <= 1.1))
+	}
+	for _, name := range []string{"blivet library (ours)", "blivet CLI (ours)"} {
+		var lo, hi row
+		for _, r := range fdRows {
+			if r.Name == name && strings.HasPrefix(r.Note, "RLIMIT_NOFILE 1024,") {
+				lo = r
+			} else if r.Name == name {
+				hi = r
+			}
+		}
+		if lo.Launch.N > 0 && hi.Launch.N > 0 {
+			r := float64(hi.Launch.Med) / float64(lo.Launch.Med)
+			p("- %s fd closing at %d within 1.1x of 1024: %.2fx (%s vs %s ms median, %+.2f ms): %s\n", name, hardMax, r, ms(hi.Launch.Med), ms(lo.Launch.Med), float64(hi.Launch.Med-lo.Launch.Med)/1e6, met(r <= 1.1))
+		}
+	}
+	var dlo, dhi row
+	for _, r := range fdRows {
+		if r.Name == "Debian daemonize" && strings.HasPrefix(r.Note, "RLIMIT_NOFILE 1024,") {
+			dlo = r
+		} else if r.Name == "Debian daemonize" {
+			dhi = r
+		}
+	}
+	if dlo.Launch.N > 0 && dhi.Launch.N > 0 {
+		p("  - for scale, Debian daemonize (closes nothing) at %d vs 1024: %.2fx (%+.2f ms): the kernel copies the\n", hardMax,
+			float64(dhi.Launch.Med)/float64(dlo.Launch.Med), float64(dhi.Launch.Med-dlo.Launch.Med)/1e6)
+		p("    launcher's larger fd table in every fork, whatever the tool does\n")
+	}
+	if len(costs) >= 2 {
+		p("- idle daemon vs the same program not daemonized: %+d threads, %+d KiB RSS, %+d goroutines\n",
+			costs[1].Threads-costs[0].Threads, costs[1].RSSKB-costs[0].RSSKB, costs[1].Routines-costs[0].Routines)
+	}
+	p("\nWhere the time goes (strace/perf of a launch): see bench/ANALYSIS.md.\n")
+	return b.String()
+}
+
+func die(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "harness: "+format+"\n", args...)
+	reapAll()
+	os.Exit(1)
+}
