@@ -15,7 +15,6 @@ import (
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/blivettest"
-	"github.com/blivet-go/blivet/sockets"
 )
 
 // Examples without an "Output:" comment would daemonize the test binary:
@@ -766,33 +765,4 @@ func ExampleContext_Files() {
 	cmd := exec.Command("/usr/local/bin/worker")
 	cmd.ExtraFiles = ctx.Files("jobs") // fd 3 in the worker
 	_ = cmd.Start()
-}
-
-// A DNS-like service activated by a ListenDatagram= socket named "dns".
-func ExampleContext_Files_packetConns() {
-	ctx, err := blivet.Daemonize(blivet.WithForeground(true))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ctx.Close()
-	pcs, err := sockets.PacketConns(ctx.Files("dns"))
-	if err != nil { // not a datagram socket (71)
-		log.Fatal(err)
-	}
-	if len(pcs) == 0 { // not socket-activated
-		pc, err := net.ListenPacket("udp", "127.0.0.1:5353")
-		if err != nil {
-			log.Fatal(err)
-		}
-		pcs = append(pcs, pc)
-	}
-	_ = ctx.NotifyParent()
-	buf := make([]byte, 512)
-	for {
-		n, addr, err := pcs[0].ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		_, _ = pcs[0].WriteTo(buf[:n], addr)
-	}
 }

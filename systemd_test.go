@@ -695,33 +695,3 @@ func TestSystemdCLISocketActivation(t *testing.T) {
 		})
 	}
 }
-
-// A service for Type=notify (with an optional .socket unit): serve the
-// activation socket named "web" or listen on our own, then say ready.
-func ExampleContext_Files_listeners() {
-	ctx, err := blivet.Daemonize(blivet.WithForeground(true))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(blivet.ExitCodeOf(err))
-	}
-	defer ctx.Close()
-	ls, err := sockets.Listeners(ctx.Files("web"))
-	if err != nil {
-		ctx.ReportError(err)
-	}
-	if len(ls) == 0 { // not socket-activated
-		l, err := net.Listen("tcp", "127.0.0.1:8080")
-		if err != nil {
-			ctx.ReportError(blivet.WrapError("listen", blivet.ExitOSErr, err))
-		}
-		ls = append(ls, l)
-	}
-	_ = ctx.Status("serving on " + ls[0].Addr().String())
-	if err := ctx.NotifyParent(); err != nil { // READY=1 and MAINPID under systemd
-		ctx.ReportError(err)
-	}
-	if _, err := ctx.StartWatchdog(); err != nil { // when WatchdogSec= is set
-		ctx.ReportError(err)
-	}
-	// ... serve ls; on SIGTERM: ctx.Stopping(), then return (Close).
-}
