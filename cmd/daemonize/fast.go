@@ -137,7 +137,7 @@ func runFast(c *cli, stdout, stderr io.Writer) int {
 	// env and privdrop stages: resolve, hand the files over, and compute
 	// the program's environment.
 	prog := &rawfork.Program{Umask: cfg.Umask, Dir: cfg.Dir, UID: -1, Argv: c.prog.argv, Shell: "/bin/sh", Name: c.prog.argv[0], LockFD: -1}
-	env := envMap(handover.Environ(os.Environ(), nil))
+	env := envList(handover.Environ(os.Environ(), nil))
 	for _, kv := range cfg.Env {
 		env.set(kv.Key, kv.Value)
 	}
@@ -170,7 +170,7 @@ func runFast(c *cli, stdout, stderr io.Writer) int {
 		}
 		prog.ListenPID = true
 	}
-	prog.Env = env.list()
+	prog.Env = env
 	prog.Vfork = cfg.ReadyTimeout <= 0
 	prog.Candidates = c.prog.candidates(env)
 	c.prog.describeFailures(prog, env)
@@ -251,11 +251,7 @@ func (p program) describeFailures(pr *rawfork.Program, env envList) {
 		return
 	}
 	name := p.argv[0]
-	searchPath, ok := env.get("PATH")
-	if !ok {
-		searchPath = defaultPath
-	}
-	pr.NotFound = fmt.Sprintf("%s not found in PATH %q", name, searchPath)
+	pr.NotFound = fmt.Sprintf("%s not found in PATH %q", name, env.searchPath())
 	pr.Denied, pr.ExecFailed = name+" (in PATH)", name
 }
 
@@ -265,12 +261,8 @@ func (p program) candidates(env envList) []string {
 	if p.path != "" {
 		return []string{p.path}
 	}
-	searchPath, ok := env.get("PATH")
-	if !ok {
-		searchPath = defaultPath
-	}
 	var out []string
-	for _, dir := range filepath.SplitList(searchPath) {
+	for _, dir := range filepath.SplitList(env.searchPath()) {
 		if dir == "" {
 			dir = "."
 		}
@@ -281,8 +273,6 @@ func (p program) candidates(env envList) []string {
 
 // envList is an environment in order, with set replacing in place.
 type envList []string
-
-func envMap(env []string) envList { return envList(env) }
 
 func (e *envList) set(key, value string) {
 	for i, kv := range *e {
@@ -307,4 +297,11 @@ func (e envList) get(key string) (string, bool) {
 	return "", false
 }
 
-func (e envList) list() []string { return []string(e) }
+// searchPath is the program search path: PATH, or defaultPath when unset
+// (glibc's execvp(3)).
+func (e envList) searchPath() string {
+	if v, ok := e.get("PATH"); ok {
+		return v
+	}
+	return defaultPath
+}

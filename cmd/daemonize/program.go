@@ -112,16 +112,9 @@ func (p program) exec(env []string) error {
 		return execErr(p.path, err)
 	}
 	name := p.argv[0]
-	searchPath, ok := os.LookupEnv("PATH")
-	if !ok {
-		searchPath = defaultPath
-	}
 	var denied error
-	for _, dir := range filepath.SplitList(searchPath) {
-		if dir == "" {
-			dir = "." // an empty PATH element is the current directory
-		}
-		err := execve(filepath.Join(dir, name), p.argv, env)
+	for _, cand := range p.candidates(envList(env)) {
+		err := execve(cand, p.argv, env)
 		var errno syscall.Errno
 		if !errors.As(err, &errno) {
 			return execErr(name, err)
@@ -131,13 +124,13 @@ func (p program) exec(env []string) error {
 			denied = err
 		case syscall.ENOENT, syscall.ENOTDIR, syscall.ESTALE, syscall.ENODEV, syscall.ETIMEDOUT:
 		default:
-			return execErr(filepath.Join(dir, name), err)
+			return execErr(cand, err)
 		}
 	}
 	if denied != nil {
 		return execErr(name+" (in PATH)", denied)
 	}
-	return execErr(fmt.Sprintf("%s not found in PATH %q", name, searchPath), syscall.ENOENT)
+	return execErr(fmt.Sprintf("%s not found in PATH %q", name, envList(env).searchPath()), syscall.ENOENT)
 }
 
 // checkStage verifies the program before the first fork and prints the
