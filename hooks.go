@@ -64,11 +64,18 @@ type Event struct {
 	Stage    string        // the stage the step belongs to
 	Role     stages.Role   // the generation it ran in
 	Err      error         // nil on success
-	Duration time.Duration // how long it took
+	Duration time.Duration // how long it took; 0 for a planned step
+	// Planned is true for a step the launcher planned and a process
+	// without a Go runtime ran (see stages.Plan); it is reported by the
+	// launcher once the outcome is known.
+	Planned bool
 }
 
 func (e Event) String() string {
 	s := fmt.Sprintf("[%v] %s (%v)", e.Role, e.Name, e.Duration.Round(time.Microsecond))
+	if e.Planned {
+		s = fmt.Sprintf("[%v] %s (planned)", e.Role, e.Name)
+	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}

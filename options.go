@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -322,4 +323,50 @@ func site(skip int) string {
 		return "unknown"
 	}
 	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
+}
+
+// applyEdits applies the stage edits to list in order and checks the
+// result: unique stage names, and every hook attached to a stage present.
+func applyEdits(list []Stage, edits []edit) ([]Stage, error) {
+	for _, e := range edits {
+		i := slices.IndexFunc(list, func(st Stage) bool { return st.Name() == e.target })
+		if i < 0 {
+			return nil, usageErr("%s: no stage named %q in the pipeline", e.desc, e.target)
+		}
+		if e.op != "remove" && e.stage == nil {
+			return nil, usageErr("%s: nil stage", e.desc)
+		}
+		switch e.op {
+		case "replace":
+			list[i] = e.stage
+		case "before":
+			list = slices.Insert(list, i, e.stage)
+		case "after":
+			list = slices.Insert(list, i+1, e.stage)
+		case "remove":
+			list = slices.Delete(list, i, i+1)
+		}
+	}
+	seen := map[string]bool{}
+	for _, st := range list {
+		if seen[st.Name()] {
+			return nil, usageErr("two stages are named %q", st.Name())
+		}
+		seen[st.Name()] = true
+	}
+	return list, nil
+}
+
+// checkHooks reports a hook attached to no stage of list, or without a
+// function.
+func checkHooks(list []Stage, hooks []hookSpec) error {
+	for _, h := range hooks {
+		if !slices.ContainsFunc(list, func(st Stage) bool { return st.Name() == h.stage }) {
+			return usageErr("%s: no stage named %q in the pipeline", h.name(), h.stage)
+		}
+		if h.fn == nil {
+			return usageErr("%s: nil hook", h.name())
+		}
+	}
+	return nil
 }

@@ -548,7 +548,7 @@ func (f *fake) Run(s *stages.State) error {
 	case "privdrop":
 		return f.privdrop(s)
 	case "notify":
-		if err := notify.RefuseBeforeDrop(s); err != nil {
+		if err := stages.RefuseBeforeDrop(s, notify.New()); err != nil {
 			return err
 		}
 		if s.Line != nil {
