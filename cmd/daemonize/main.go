@@ -24,8 +24,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
-	"strings"
 
 	"github.com/blivet-go/blivet"
 )
@@ -51,6 +49,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if os.Geteuid() != os.Getuid() {
 		fmt.Fprintf(stderr, "daemonize: refusing to run set-user-ID (uid %d, euid %d)\n", os.Getuid(), os.Geteuid())
 		return blivet.ExitNoPerm
+	}
+	if c.isControl() {
+		return runControl(c, stdout, stderr)
 	}
 	if fastPathUsable(c) {
 		return runFast(c, stdout, stderr)
@@ -94,12 +95,4 @@ func observer(w io.Writer) func(blivet.Event) {
 			fmt.Fprintf(w, "daemonize: %v\n", e)
 		}
 	}
-}
-
-// version returns the module version the binary was built from.
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return strings.TrimSpace(bi.Main.Version)
-	}
-	return "(devel)"
 }
