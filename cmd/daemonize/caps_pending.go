@@ -8,6 +8,9 @@ package main
 
 import "github.com/blivet-go/blivet"
 
+// capsSupported reports whether --cap works in this build.
+const capsSupported = false
+
 // capOption refuses --cap: this build has no library support for ambient
 // capabilities.
 func capOption([]string) (blivet.Option, error) {

@@ -279,8 +279,14 @@ func runControl(c *cli, stdout, stderr io.Writer) int {
 		pid, err := ls.holder()
 		switch {
 		case err == nil:
+		case ls.kernelPID > 0 && !errors.Is(err, errHolderUnknown):
+			// The kernel's PID could not be checked (another user's
+			// process): report it as the kernel names it.
+			pid = ls.kernelPID
+			verbose("PID %d not verified: %v", pid, err)
 		case ls.kernelPID == 0 && ls.filePID > 0:
 			pid = ls.filePID // the holder is invisible here (another PID namespace)
+			verbose("the holder is not visible here; the pidfile says %d", pid)
 		default:
 			say("running: the lock on %s is held, but %v", ls.lockPath, err)
 			return lsbRunning
