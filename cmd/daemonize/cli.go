@@ -17,7 +17,8 @@ import (
 )
 
 // usageLine is the short usage printed with every usage error.
-const usageLine = "usage: daemonize [options] [--] program [args...]"
+const usageLine = "usage: daemonize [options] [--] program [args...]\n" +
+	"       daemonize --status | --stop | --signal SIG  -p PIDFILE | -l LOCKFILE"
 
 // usageError is a command-line mistake: the launcher prints it with the
 // usage line and exits 64 before anything runs.
@@ -495,15 +496,19 @@ func printUsageError(w io.Writer, err error) {
 	fmt.Fprintf(w, "daemonize: %v\n", err)
 }
 
-const helpText = `Run a program as a Unix daemon.
+const helpText = `Run a program as a Unix daemon, or check or stop one by its lock.
 
 Usage: daemonize [options] [--] program [args...]
+       daemonize --status -p PIDFILE | -l LOCKFILE
+       daemonize --stop [--signal SIG] [--timeout DUR] -p PIDFILE | -l LOCKFILE
+       daemonize --signal SIG -p PIDFILE | -l LOCKFILE
 
 Options stop at the first non-option or "--"; everything after belongs to
 the program. Short options combine (-av, -p/run/x.pid).
 
   -p, --pidfile PATH   write the daemon's PID to PATH, locked (one instance)
   -l, --lock PATH      take the single-instance lock on PATH instead
+                       (the pidfile's own path: the same as -p alone)
       --no-lock        write the pidfile without any lock (needs -p)
   -c, --chdir PATH     working directory (default /)
   -m, --umask MODE     octal umask, at most 0777 (default 022)
@@ -514,15 +519,34 @@ the program. Short options combine (-av, -p/run/x.pid).
   -E, --env NAME=VALUE set a variable (repeatable; a bare NAME sets "")
   -u, --user USER      run as USER, name or uid (root only)
   -g, --group GROUP    run as GROUP, name or gid (root only)
+      --cap NAME       keep capability NAME (net_bind_service, ...) in the
+                       ambient set after the drop to -u (repeatable, or
+                       comma-separated)
   -f, --foreground     no fork, no setsid: exec the program in place
   -v, --verbose        print the configuration and progress on stderr
-      --timeout DUR    exit 75 if the program is not exec'd within DUR (e.g. 10s)
+      --timeout DUR    exit 75 if the program is not exec'd within DUR (e.g.
+                       10s); with --stop, send SIGKILL after DUR (default
+                       10s; 0 never)
+      --notify         ready when the program sends READY=1 (sd_notify) on
+                       a socket made for this launch (NOTIFY_SOCKET)
+      --ready-fd N     ready when the program writes a newline to fd N (3+)
+      --ready-after DUR  ready when the program still runs after DUR
+                       (one of the three; not with -f)
+      --status         exit 0 and print the PID if a process holds the lock;
+                       1 stale pidfile, 3 not running, 4 cannot tell
+      --stop           SIGTERM to the lock holder, wait until the lock is
+                       released; exit 0 once nothing holds it
+      --signal SIG     send SIG (HUP, SIGUSR1, 10) to the lock holder; with
+                       --stop, instead of SIGTERM
   -h, --help           print this help and exit
       --version        print the version and exit
 
 Paths given to -p, -l, -o, -e and -c must be absolute. daemonize exits 0
-once the program has been exec'd, else with a sysexits code: 64 usage,
+once the program has been exec'd (with a readiness option, once it is
+ready), else with a sysexits code: 64 usage,
 66 program missing or not executable, 67 unknown user or group, 69 lock
 held by another instance, 70 internal error, 71 OS error, 73 cannot create
-a file, 75 timeout, 77 permission. See daemonize(1).
+a file, 75 timeout, 77 permission. --status, --stop and --signal act on
+the process the kernel names as holding the lock, never on a number read
+alone from the pidfile. See daemonize(1).
 `

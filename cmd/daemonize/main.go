@@ -5,6 +5,11 @@
 // only once the program has actually been exec'd.
 //
 //	daemonize [options] [--] program [args...]
+//	daemonize --status | --stop | --signal SIG  -p PIDFILE | -l LOCKFILE
+//
+// The second form checks, stops or signals a running program by the
+// process that holds its lock (control.go), never by the pidfile's number
+// alone.
 //
 // It is a drop-in for Debian's daemonize(1) for its short options, with
 // long options, sysexits exit codes and the differences listed in the man
