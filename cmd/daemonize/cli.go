@@ -478,6 +478,17 @@ func (c *cli) describe(w io.Writer) {
 	}
 	p("chdir: %s, umask: %s", c.dir, umask)
 	p("user: %s, group: %s", or(c.user, "unchanged"), or(c.group, "unchanged"))
+	if len(c.caps) > 0 {
+		p("ambient capabilities: %s", strings.Join(c.caps, ", "))
+	}
+	switch {
+	case c.notify:
+		p("ready: on READY=1 (--notify)")
+	case c.readyFD > 0:
+		p("ready: on a newline written to fd %d (--ready-fd)", c.readyFD)
+	case c.readyAfter > 0:
+		p("ready: still running after %v (--ready-after)", c.readyAfter)
+	}
 	for _, kv := range c.env {
 		if !strings.Contains(kv, "=") {
 			kv += "="
