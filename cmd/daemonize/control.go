@@ -303,8 +303,13 @@ func runControl(c *cli, stdout, stderr io.Writer) int {
 	}
 	if !c.stop {
 		pid, err := ls.holder()
+		var p *proc
 		if err == nil {
-			err = signalHolder(pid, ls.lockPath, sig)
+			p, err = pinHolder(pid, ls.lockPath)
+		}
+		if err == nil {
+			err = p.signal(sig)
+			p.close()
 		}
 		if err != nil {
 			say("%s %s: %v", act, signalName(sig), err)
@@ -318,37 +323,70 @@ func runControl(c *cli, stdout, stderr io.Writer) int {
 
 // stopHolder sends sig to the lock holder, waits for the lock to be
 // released (polling the lock, never the PID), and after c.timeout (0:
-// never) sends SIGKILL and waits killGrace more. A process that takes
-// over the lock meanwhile (a child that inherited it) gets the signal
-// too.
+// never) sends SIGKILL to every process it signalled that still runs, and
+// to the holder, and waits killGrace more. A process that takes over the
+// lock meanwhile (a child that inherited it) gets the signal too. Each
+// process is pinned (a pidfd on Linux) from its check to the end, so a
+// holder that becomes impossible to inspect while it exits (a Go program
+// whose main thread is gone) still gets the SIGKILL, and a reused PID
+// never does.
 func (c *cli) stopHolder(ls lockState, sig syscall.Signal, say, verbose func(string, ...any)) int {
 	start := time.Now()
-	var deadline time.Time
+	var deadline, nextLook time.Time
 	if c.timeout > 0 {
 		deadline = start.Add(c.timeout)
 	}
-	sent := map[int]bool{}
+	pinned := map[int]*proc{}
+	defer func() {
+		for _, p := range pinned {
+			p.close()
+		}
+	}()
+	sent := map[int]bool{} // PIDs sent sig
+	send := func(p *proc) error {
+		if sent[p.pid] {
+			return nil
+		}
+		sent[p.pid] = true
+		err := p.signal(sig)
+		if errors.Is(err, syscall.ESRCH) {
+			return nil // it has exited meanwhile
+		}
+		if err == nil {
+			verbose("sent %s to PID %d (holds the lock on %s)", signalName(sig), p.pid, ls.lockPath)
+		}
+		return err
+	}
 	killed := false
 	for {
-		if ls.held {
+		if !ls.held {
+			verbose("the lock on %s was released after %v", ls.lockPath, time.Since(start).Round(time.Millisecond))
+			return 0
+		}
+		// Look for the holder at once, then every 100ms (finding a
+		// holder the kernel does not name may scan /proc).
+		if now := time.Now(); len(pinned) == 0 || now.After(nextLook) {
+			nextLook = now.Add(100 * time.Millisecond)
 			pid, err := ls.holder()
+			var p *proc
+			if err == nil {
+				if p = pinned[pid]; p == nil {
+					p, err = pinHolder(pid, ls.lockPath)
+				}
+			}
 			switch {
-			case err == nil && !sent[pid]:
-				if err := signalHolder(pid, ls.lockPath, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			case err == nil:
+				pinned[pid] = p
+				if err := send(p); err != nil {
 					say("--stop: %s to PID %d: %v", signalName(sig), pid, err)
 					return controlExit(err)
 				}
-				sent[pid] = true
-				verbose("sent %s to PID %d (holds the lock on %s)", signalName(sig), pid, ls.lockPath)
-			case err != nil && len(sent) == 0:
+			case len(pinned) == 0:
 				say("--stop: %v", err)
 				return controlExit(err)
 			}
-			// Once signalled, a holder that cannot be named is one
-			// that is exiting: keep polling the lock.
-		} else {
-			verbose("the lock on %s was released after %v", ls.lockPath, time.Since(start).Round(time.Millisecond))
-			return 0
+			// Once one is signalled, a holder that cannot be named is
+			// one that is exiting: keep polling the lock.
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			if killed {
@@ -357,6 +395,12 @@ func (c *cli) stopHolder(ls lockState, sig syscall.Signal, say, verbose func(str
 			}
 			verbose("still held after %v: sending SIGKILL", c.timeout)
 			sig, killed, sent = syscall.SIGKILL, true, map[int]bool{}
+			for _, p := range pinned {
+				if err := send(p); err != nil {
+					say("--stop: SIGKILL to PID %d: %v", p.pid, err)
+				}
+			}
+			nextLook = time.Time{}
 			deadline = time.Now().Add(killGrace)
 			continue
 		}

@@ -76,34 +76,50 @@ func lockHolders(path string) ([]int, error) {
 	return pids, nil
 }
 
-// signalHolder sends sig to pid after checking, once more, that pid holds
-// the lock on path. The process is pinned by a pidfd first, so its PID
-// cannot be reused between the check and the signal (kill(2) is used on
-// kernels without pidfds, before 5.3).
-func signalHolder(pid int, path string, sig syscall.Signal) error {
+// proc is a lock holder pinned for signalling: by a pidfd, so that its
+// PID cannot be reused by another process while daemonize holds it.
+type proc struct {
+	pid int
+	pfd int // -1: no pidfd (kernels before 5.3), kill(2) is used
+}
+
+// pinHolder pins pid, then checks that it holds the lock on path (in that
+// order, so the process checked is the process pinned).
+func pinHolder(pid int, path string) (*proc, error) {
+	p := &proc{pid: pid, pfd: -1}
 	pfd, err := unix.PidfdOpen(pid, 0)
 	switch {
 	case err == nil:
-		defer unix.Close(pfd)
-	case errors.Is(err, unix.ESRCH):
-		return err
+		p.pfd = pfd
 	case errors.Is(err, unix.ENOSYS):
-		pfd = -1
+	case errors.Is(err, unix.ESRCH):
+		return nil, fmt.Errorf("%w: PID %d is gone", errHolderUnknown, pid)
 	default:
-		return os.NewSyscallError("pidfd_open", err)
+		return nil, os.NewSyscallError("pidfd_open", err)
 	}
 	ok, err := holdsLock(pid, path)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: PID %d no longer holds it", errHolderUnknown, pid)
+	}
 	if err != nil {
-		return err
+		p.close()
+		return nil, err
 	}
-	if !ok {
-		return fmt.Errorf("%w: PID %d no longer holds it", errHolderUnknown, pid)
+	return p, nil
+}
+
+// signal sends sig to the pinned process; ESRCH once it has exited.
+func (p *proc) signal(sig syscall.Signal) error {
+	if p.pfd < 0 {
+		return os.NewSyscallError("kill", unix.Kill(p.pid, sig))
 	}
-	if pfd < 0 {
-		return os.NewSyscallError("kill", unix.Kill(pid, sig))
+	return os.NewSyscallError("pidfd_send_signal", unix.PidfdSendSignal(p.pfd, sig, nil, 0))
+}
+
+// close releases the pin.
+func (p *proc) close() {
+	if p.pfd >= 0 {
+		unix.Close(p.pfd)
+		p.pfd = -1
 	}
-	if err := unix.PidfdSendSignal(pfd, sig, nil, 0); err != nil {
-		return os.NewSyscallError("pidfd_send_signal", err)
-	}
-	return nil
 }

@@ -282,3 +282,38 @@ func TestControlAsNonRoot(t *testing.T) {
 	writeStalePidfile(t, filepath.Join(private, "d.pid"), rootPID)
 	daemonize(t, []string{"--status", "-p", filepath.Join(private, "d.pid")}, asNobody...).expect(4)
 }
+
+// TestHolderAfterLockerExited: the program forks a child that inherits the
+// lock and exits itself. The kernel still names the program's PID (it
+// took the lock), and so does the pidfile; the process found and signalled
+// is the child, the one that really holds the lock.
+func TestHolderAfterLockerExited(t *testing.T) {
+	dir := t.TempDir()
+	pidPath, childPID := filepath.Join(dir, "d.pid"), filepath.Join(dir, "child")
+	// The child is an exec'd sleep (its own PID), written down once it runs.
+	script := fmt.Sprintf(`/bin/sleep 100 & echo $! > %s.tmp; mv %[1]s.tmp %[1]s`, childPID)
+	run := daemonize(t, []string{"-p", pidPath, "/bin/sh", "-c", script}).expect(0)
+	var child int
+	blivettest.Eventually(t, 10*time.Second, func() bool {
+		child = readPID([]byte(readFileOrEmpty(childPID)))
+		return child > 0
+	}, "the child never started")
+	locker := readPID([]byte(readFile(t, pidPath)))
+	blivettest.Eventually(t, 10*time.Second, func() bool { return !blivettest.Alive(locker) }, "sh did not exit")
+	if st, err := pidfile.Probe(pidPath); err != nil || !st.Held || st.PID != locker {
+		t.Fatalf("probe: %+v %v; want held, naming the exited PID %d", st, err, locker)
+	}
+	if r := daemonize(t, []string{"--status", "-p", pidPath}).expect(0); r.stdout != fmt.Sprintf("%d\n", child) {
+		t.Errorf("--status printed %q, want the child %d (the kernel names the exited %d)", r.stdout, child, locker)
+	}
+	r := daemonize(t, []string{"--stop", "-v", "-p", pidPath}).expect(0)
+	if !strings.Contains(r.stderr, fmt.Sprintf("SIGTERM to PID %d", child)) || strings.Contains(r.stderr, fmt.Sprintf("PID %d ", locker)) {
+		t.Errorf("stderr %q: want SIGTERM to the child %d only", r.stderr, child)
+	}
+	run.none()
+}
+
+func readFileOrEmpty(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
+}
