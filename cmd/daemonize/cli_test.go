@@ -152,7 +152,6 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{[]string{"-p", "/x/a.err", "-o", "/x/a.out", "/bin/true"}, "derived"},
 		{[]string{"-p", "/x/a.log", "-o", "/x/a.log", "/bin/true"}, "-o/--stdout"},
 		{[]string{"-l", "/x/a.log", "-e", "/x/a.log", "/bin/true"}, "lockfile"},
-		{[]string{"-p", "/x/a", "-l", "/x/a", "/bin/true"}, "pidfile itself"},
 		{[]string{"-E", "=x", "/bin/true"}, "NAME=VALUE"},
 		{[]string{"-u", "", "/bin/true"}, "name or id"},
 		{[]string{"--timeout", "-1s", "/bin/true"}, "negative"},

@@ -5,6 +5,11 @@
 // only once the program has actually been exec'd.
 //
 //	daemonize [options] [--] program [args...]
+//	daemonize --status | --stop | --signal SIG  -p PIDFILE | -l LOCKFILE
+//
+// The second form checks, stops or signals a running program by the
+// process that holds its lock (control.go), never by the pidfile's number
+// alone.
 //
 // It is a drop-in for Debian's daemonize(1) for its short options, with
 // long options, sysexits exit codes and the differences listed in the man
@@ -24,8 +29,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
-	"strings"
 
 	"github.com/blivet-go/blivet"
 )
@@ -51,6 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if os.Geteuid() != os.Getuid() {
 		fmt.Fprintf(stderr, "daemonize: refusing to run set-user-ID (uid %d, euid %d)\n", os.Getuid(), os.Geteuid())
 		return blivet.ExitNoPerm
+	}
+	if c.isControl() {
+		return runControl(c, stdout, stderr)
 	}
 	if fastPathUsable(c) {
 		return runFast(c, stdout, stderr)
@@ -94,12 +100,4 @@ func observer(w io.Writer) func(blivet.Event) {
 			fmt.Fprintf(w, "daemonize: %v\n", e)
 		}
 	}
-}
-
-// version returns the module version the binary was built from.
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return strings.TrimSpace(bi.Main.Version)
-	}
-	return "(devel)"
 }
