@@ -265,6 +265,9 @@ func (c *Context) fail(e *Error, exit bool) error {
 // launcherDone ends the launcher's part with the daemon's outcome.
 func (c *Context) launcherDone() (*Context, error) {
 	out := c.state.Outcome
+	if c.observer != nil {
+		c.observer(Event{Kind: Launched, Name: "launched", Role: c.state.Role, PID: out.PID, Err: out.Err})
+	}
 	if c.state.Config.LauncherReturn {
 		return c, out.Err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet/stages"
+	"github.com/blivet-go/blivet/stages/program"
 )
 
 // An Option configures Daemonize. Options are applied in order on top of
@@ -194,6 +195,26 @@ func WithObserver(fn func(Event)) Option {
 // return, after which os.Exit(code) still runs. The last one wins.
 func WithExitFunc(fn func(code int)) Option {
 	return option("WithExitFunc(...)", func(c *config) { c.exitFunc = fn })
+}
+
+// WithProgram makes the daemon become another program instead of saying
+// ready: the daemonize command is this option. The program's check stage
+// ("program") runs before the first fork (66 for a missing or
+// non-executable program), and its exec stage ("exec") takes the place of
+// notify, after the privilege drop: the program keeps the daemon's PID
+// and its lock. Daemonize then never returns in the daemon, and the
+// launcher exits 0 once the program runs, or once it is ready when
+// p.Ready asks for it (see program.Readiness). Where the platform allows,
+// no Go runtime starts between the launcher and the program.
+func WithProgram(p *program.Program) Option {
+	return option("WithProgram(...)", func(c *config) {
+		if p == nil {
+			c.edits = append(c.edits, edit{"replace", "notify", nil, "WithProgram(nil)"})
+			return
+		}
+		c.edits = append(c.edits, edit{"before", "fork", program.NewCheck(p), "WithProgram"},
+			edit{"replace", "notify", program.NewExec(p), "WithProgram"})
+	})
 }
 
 // edit is one change to the default pipeline.

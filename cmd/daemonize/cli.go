@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet"
+	"github.com/blivet-go/blivet/stages/program"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
@@ -64,7 +65,7 @@ type cli struct {
 	signal       syscall.Signal // --signal SIG; 0: unset
 	signalName   string         // as given, for messages
 
-	prog program
+	prog *program.Program
 }
 
 // flagValues holds the flags whose text is checked after parsing.
@@ -384,7 +385,6 @@ func deriveStderr(stdout string) string {
 // last (the program stages, the observer).
 func (c *cli) options(extra ...blivet.Option) []blivet.Option {
 	opts := []blivet.Option{
-		blivet.WithLauncherReturn(),
 		blivet.WithAutoNotify(),
 		blivet.WithChdir(c.dir),
 		blivet.WithForeground(c.foreground),
@@ -426,8 +426,11 @@ func (c *cli) options(extra ...blivet.Option) []blivet.Option {
 	if c.capOpt != nil {
 		opts = append(opts, c.capOpt)
 	}
-	// c.notify, c.readyFD and c.readyAfter are not options of their own:
-	// the launch pipeline reads them from c.
+	c.prog.Ready = program.Readiness{Notify: c.notify, FD: c.readyFD, After: c.readyAfter}
+	if c.verbose {
+		c.prog.Ready.Status = os.Stderr
+	}
+	opts = append(opts, blivet.WithProgram(c.prog))
 	return append(opts, extra...)
 }
 
@@ -440,10 +443,10 @@ func (c *cli) describe(w io.Writer) {
 		return s
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, "daemonize: "+format+"\n", args...) }
-	if c.prog.path != "" {
-		p("program: %s (argv %q)", c.prog.path, c.prog.argv)
+	if c.prog.Path != "" {
+		p("program: %s (argv %q)", c.prog.Path, c.prog.Argv)
 	} else {
-		p("program: %s, searched in PATH at exec time (argv %q)", c.prog.argv[0], c.prog.argv)
+		p("program: %s, searched in PATH at exec time (argv %q)", c.prog.Argv[0], c.prog.Argv)
 	}
 	mode := "daemon (double fork, new session)"
 	if c.foreground {

@@ -21,8 +21,8 @@ func TestInterspersedOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.verbose || c.stop || c.pidfile != "/x.pid" || !slices.Equal(c.prog.argv, []string{"/bin/prog", "-v", "--stop", "-p", "/y"}) {
-		t.Errorf("verbose %v stop %v pidfile %q argv %q", c.verbose, c.stop, c.pidfile, c.prog.argv)
+	if c.verbose || c.stop || c.pidfile != "/x.pid" || !slices.Equal(c.prog.Argv, []string{"/bin/prog", "-v", "--stop", "-p", "/y"}) {
+		t.Errorf("verbose %v stop %v pidfile %q argv %q", c.verbose, c.stop, c.pidfile, c.prog.Argv)
 	}
 }
 

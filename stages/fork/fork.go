@@ -83,10 +83,19 @@ func (st *Stage) Run(s *stages.State) error {
 	return st.spawnIntermediate(s)
 }
 
+// ReexecEnv, set to 1 in the launcher's environment, makes the launch
+// re-execute the program for every generation even where a plan could
+// run: for tests that compare both forms, and for debugging. The launcher
+// removes it from its environment.
+const ReexecEnv = "BLIVET_REEXEC"
+
 // Plannable reports whether Launch can run a plan: the first fork stage,
-// in daemon mode, where raw children are supported.
+// in daemon mode, where raw children are supported, unless ReexecEnv
+// says otherwise.
 func (st *Stage) Plannable(s *stages.State) bool {
-	return !st.second && !s.Config.Foreground && s.Role == stages.RoleLauncher && rawfork.Supported()
+	forced := os.Getenv(ReexecEnv) == "1"
+	os.Unsetenv(ReexecEnv)
+	return !forced && !st.second && !s.Config.Foreground && s.Role == stages.RoleLauncher && rawfork.Supported()
 }
 
 // Plan adds the second fork's step: the intermediate forks the daemon and
@@ -166,6 +175,9 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 	}
 	out := wait.Await(r)
 	reap(pid)
+	if out.Err != nil {
+		p.Failed() // the daemon is gone: undo what it left behind
+	}
 	s.Outcome = &out
 	return nil
 }
