@@ -82,14 +82,18 @@ func (p *Pipe) send(r wire.Record, final bool) error {
 func (p *Pipe) Ready() error { return p.send(wire.Record{Kind: wire.KindReady}, true) }
 
 // Fail reports e to the launcher and closes the line.
-func (p *Pipe) Fail(e *stages.Error) error { return p.send(wire.Record{Kind: wire.KindError, Err: e}, true) }
+func (p *Pipe) Fail(e *stages.Error) error {
+	return p.send(wire.Record{Kind: wire.KindError, Err: e}, true)
+}
 
 // ExecPending tells the launcher that the next end of file means the
 // program was exec'd. The line stays open; exec closes it (close-on-exec).
 func (p *Pipe) ExecPending() error { return p.send(wire.Record{Kind: wire.KindExec}, false) }
 
 // ReportPID tells the launcher the daemon's PID.
-func (p *Pipe) ReportPID(pid int) error { return p.send(wire.Record{Kind: wire.KindPID, PID: pid}, false) }
+func (p *Pipe) ReportPID(pid int) error {
+	return p.send(wire.Record{Kind: wire.KindPID, PID: pid}, false)
+}
 
 // CarryCrashOutput makes a fatal panic's report go to the launcher too,
 // until the line is closed.

@@ -87,7 +87,7 @@ type child struct {
 	stxB   unix.Statx_t
 	ids    [3]uint32
 	groups [256]uint32 // getgroups buffer for CheckGroups
-	caps   [8]uint32 // capget header (2) and two data structs (3 each)
+	caps   [8]uint32   // capget header (2) and two data structs (3 each)
 	keep   [][]byte
 }
 
