@@ -192,15 +192,21 @@ func TestUnitPaths(t *testing.T) {
 	}
 }
 
-// TestScriptsParse: the init scripts are valid sh.
+// TestScriptsParse: the init scripts are valid sh, nspawn-check valid bash.
 func TestScriptsParse(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh in PATH: cannot check the init scripts")
-	}
+	type script struct{ shell, file string }
+	checks := []script{{"bash", "nspawn-check"}}
 	for _, s := range scripts {
-		if out, err := exec.Command(sh, "-n", s).CombinedOutput(); err != nil {
-			t.Errorf("sh -n %s: %v\n%s", s, err, out)
+		checks = append(checks, script{"sh", s})
+	}
+	for _, c := range checks {
+		shell, err := exec.LookPath(c.shell)
+		if err != nil {
+			t.Logf("no %s in PATH: %s is not checked", c.shell, c.file)
+			continue
+		}
+		if out, err := exec.Command(shell, "-n", c.file).CombinedOutput(); err != nil {
+			t.Errorf("%s -n %s: %v\n%s", c.shell, c.file, err, out)
 		}
 	}
 }
