@@ -8,6 +8,7 @@
 package systemd
 
 import (
+	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // placeholder is the program the daemonize-* units wrap: it stands for the
@@ -275,6 +277,56 @@ func TestUnits(t *testing.T) {
 		}
 	})
 
+	// The example prints every message under one name, the one the
+	// library uses: the base name of its executable.
+	t.Run("hello: one program name", func(t *testing.T) {
+		hello := built["/usr/local/bin/blivet-hello"]
+		if hello == "" {
+			t.Fatal("README.md does not build /usr/local/bin/blivet-hello")
+		}
+		want := filepath.Base(hello) + ": "
+		for _, c := range []struct {
+			args []string
+			code int
+		}{
+			{[]string{"-pidfile", "relative.pid"}, 64},                         // a configuration error
+			{[]string{"-foreground", "-addr", "256.0.0.1:1"}, 71},              // the program's own error
+			{[]string{"-pidfile", dir + "/h.pid", "-addr", "256.0.0.1:1"}, 71}, // the daemon's error, told by the launcher
+		} {
+			cmd := exec.Command(hello, c.args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); code != c.code {
+				t.Errorf("blivet-hello %v: %v, want exit %d", c.args, err, c.code)
+			}
+			checkNames(t, c.args, stderr.String(), want)
+		}
+		// A log message: the greeting file is missing, the daemon goes on.
+		args := []string{"-foreground", "-addr", "127.0.0.1:0", "-greeting", dir + "/missing"}
+		cmd := exec.Command(hello, args...)
+		pipe, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line := make(chan string, 1)
+		go func() {
+			b, _ := bufio.NewReader(pipe).ReadString('\n')
+			line <- b
+		}()
+		select {
+		case l := <-line:
+			checkNames(t, args, l, want)
+		case <-time.After(20 * time.Second):
+			t.Errorf("blivet-hello %v: no message about the greeting within 20s", args)
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+
 	t.Run("systemd-analyze verify", func(t *testing.T) {
 		analyze, err := exec.LookPath("systemd-analyze")
 		if err != nil {
@@ -318,6 +370,22 @@ func TestUnits(t *testing.T) {
 		}
 		t.Logf("systemd-analyze verify: %d units, output %q", len(paths), out)
 	})
+}
+
+// checkNames fails unless every line of out starts with want (and there is
+// one).
+func checkNames(t *testing.T, args []string, out, want string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if out == "" {
+		t.Errorf("blivet-hello %v: no message", args)
+		return
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, want) {
+			t.Errorf("blivet-hello %v: message %q does not start with %q", args, l, want)
+		}
+	}
 }
 
 func indexOf(s []string, v string) int {
