@@ -67,7 +67,7 @@ type Marker struct {
 func (m Marker) Encode() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s marker role=%s next=%d fd=%d pipeline=%s exe=%d:%d pid=%d listen=%d",
-		Version, strconv.Quote(m.Role), m.Next, m.FD, strconv.Quote(m.Pipeline), m.Exe.Dev, m.Exe.Ino, m.PID, m.ListenFDs)
+		Version, token(m.Role), m.Next, m.FD, token(m.Pipeline), m.Exe.Dev, m.Exe.Ino, m.PID, m.ListenFDs)
 	if len(m.Keep) > 0 {
 		ks := make([]string, len(m.Keep))
 		for i, k := range m.Keep {
@@ -85,6 +85,20 @@ func (m Marker) Encode() string {
 		fmt.Fprintf(&b, " x.%s=%s", k, strconv.Quote(v))
 	}
 	return b.String()
+}
+
+// token writes s bare when it is a plain word (a role, a fingerprint), so
+// the marker stays readable, and quoted otherwise.
+func token(s string) string {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return strconv.Quote(s)
+		}
+	}
+	if s == "" {
+		return `""`
+	}
+	return s
 }
 
 // DecodeMarker parses a marker value.

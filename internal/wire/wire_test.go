@@ -36,7 +36,7 @@ func TestDecodeMarkerRejectsForgeries(t *testing.T) {
 	for _, v := range []string{
 		"", "garbage", "blivet1 role=daemon next=4 fd=3 pipeline=0 exe=1:2 pid=0 listen=0 names=",
 		strings.Replace(good, "next=4", "next=x", 1),
-		strings.Replace(good, `role="daemon"`, `role="root"`, 1),
+		strings.Replace(good, `role=daemon`, `role=root`, 1),
 		strings.Replace(good, "fd=3", "fd=1", 1),
 		strings.Replace(good, " exe=0:0", "", 1),
 		strings.Replace(good, "listen=0", "listen=2 name0=\"a\"", 1),
