@@ -304,6 +304,7 @@ func pfTool(t *testing.T, pkg string, name string, args ...string) (string, int)
 }
 
 func TestPidfileWrittenLockedAndVisible(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	_, pid := pfUp(t, pfOpts{Pidfile: path, Umask: ptr(0o027)})
 	if got, want := pfRead(t, path), strconv.Itoa(pid)+"\n"; got != want {
@@ -353,6 +354,7 @@ func pfHasFD(pid int, path string) bool {
 }
 
 func TestPidfileConflict(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	_, pid := pfUp(t, pfOpts{Pidfile: path})
 	before := pfStat(t, path)
@@ -379,25 +381,38 @@ func TestPidfileConflict(t *testing.T) {
 }
 
 func TestPidfileStaleAfterSIGKILL(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
-	_, pid := pfUp(t, pfOpts{Pidfile: path})
+	// The launcher is the daemon's subreaper and reaps it: the tools below
+	// use kill(pid, 0), which succeeds on a zombie, and init may reap late.
+	r, _ := pfStart(t, pfOpts{Pidfile: path, Reaper: true})
+	var out struct{ PID, Code int }
+	r.Await("outcome", &out)
+	var pid int
+	r.Await("ready", &pid)
+	if out.Code != 0 || out.PID != pid {
+		t.Fatalf("outcome %+v, daemon %d", out, pid)
+	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	blivettest.Eventually(t, 10*time.Second, func() bool { return !blivettest.Alive(pid) }, "daemon survived SIGKILL")
-	// Left on disk, unlocked.
+	var reaped pfReaped
+	r.Await("reaped", &reaped)
+	if reaped.Err != "" || !reaped.Signaled || syscall.Signal(reaped.Signal) != syscall.SIGKILL {
+		t.Fatalf("daemon's wait status %+v, want killed by SIGKILL", reaped)
+	}
+	// Reaped: every thread has exited, the lock is gone. Left on disk,
+	// unlocked.
 	if got := pfRead(t, path); got != strconv.Itoa(pid)+"\n" {
 		t.Fatalf("stale pidfile %q", got)
 	}
-	// The lock goes when the last thread of the daemon has exited, which
-	// can be a moment after its main thread shows as dead.
-	blivettest.Eventually(t, 10*time.Second, func() bool {
-		return pfProbe(t, path) == pidfile.Status{Exists: true}
-	}, "Probe of a stale pidfile never reported it existing and not held")
+	if st := pfProbe(t, path); st != (pidfile.Status{Exists: true}) {
+		t.Fatalf("Probe of a stale pidfile: %+v, want existing and not held", st)
+	}
 	t.Run("tools-see-stale", func(t *testing.T) {
-		// The tools use kill(pid, 0), which succeeds on a zombie: wait
-		// until init has reaped the daemon.
-		blivettest.Eventually(t, 10*time.Second, func() bool { return syscall.Kill(pid, 0) == syscall.ESRCH }, "killed daemon %d never reaped", pid)
+		if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+			t.Fatalf("kill(%d, 0) after the daemon was reaped: %v", pid, err)
+		}
 		if out, code := pfTool(t, "procps", "pkill", "-0", "-L", "-F", path); code == 0 {
 			t.Errorf("pkill -L -F matched a stale pidfile (%s)", out)
 		}
@@ -412,7 +427,9 @@ func TestPidfileStaleAfterSIGKILL(t *testing.T) {
 }
 
 func TestPidfileCleanup(t *testing.T) {
+	t.Parallel()
 	t.Run("close", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "d.pid")
 		r, pid := pfUp(t, pfOpts{Pidfile: path, Mode: "close"})
 		pfTrigger(t, r, "go")
@@ -429,6 +446,7 @@ func TestPidfileCleanup(t *testing.T) {
 		}
 	})
 	t.Run("report-error-before-ready", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "d.pid")
 		r := pfLaunch(t, pfOpts{Pidfile: path, Mode: "report-error"})
 		if r.ExitCode != 42 {
@@ -441,10 +459,11 @@ func TestPidfileCleanup(t *testing.T) {
 		pfGone(t, r, "ReportError")
 	})
 	t.Run("report-error-after-ready", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "d.pid")
 		r, pid := pfUp(t, pfOpts{Pidfile: path, Mode: "report-error-after"})
 		pfTrigger(t, r, "go")
-		blivettest.Eventually(t, 10*time.Second, func() bool { return !blivettest.Alive(pid) }, "daemon did not end on ReportError")
+		blivettest.AwaitGone(t, pid, 10*time.Second)
 		if pfExists(path) {
 			t.Error("pidfile left after ReportError")
 		}
@@ -454,6 +473,7 @@ func TestPidfileCleanup(t *testing.T) {
 		code int
 	}{{"error", 3}, {"panic", blivet.ExitSoftware}} {
 		t.Run("later-stage-"+fail.how, func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(t.TempDir(), "d.pid")
 			r := pfLaunch(t, pfOpts{Pidfile: path, FailAfter: fail.how})
 			if r.ExitCode != fail.code {
@@ -466,6 +486,7 @@ func TestPidfileCleanup(t *testing.T) {
 		})
 	}
 	t.Run("foreground-later-stage-error", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "d.pid")
 		r := pfLaunch(t, pfOpts{Pidfile: path, Foreground: true, FailAfter: "error"})
 		var e struct {
@@ -481,15 +502,18 @@ func TestPidfileCleanup(t *testing.T) {
 	// (SIGKILL: TestPidfileStaleAfterSIGKILL).
 	for _, mode := range []string{"exit", "panic", "return"} {
 		t.Run(mode+"-without-close", func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(t.TempDir(), "d.pid")
 			r, pid := pfUp(t, pfOpts{Pidfile: path, Mode: mode})
 			pfTrigger(t, r, "go")
-			blivettest.Eventually(t, 10*time.Second, func() bool { return !blivettest.Alive(pid) }, "daemon did not end")
+			// The main thread may end (and look dead) while other threads
+			// still hold the lock, and init may reap late: wait for what
+			// the test is about, the lock released and every thread gone.
+			blivettest.Eventually(t, 10*time.Second, func() bool { return !pfProbe(t, path).Held },
+				"pidfile of an ended daemon still locked: %+v (daemon %d, threads alive: %v)", pfProbe(t, path), pid, blivettest.Alive(pid))
+			blivettest.AwaitGone(t, pid, 10*time.Second)
 			if got := pfRead(t, path); got != strconv.Itoa(pid)+"\n" {
 				t.Errorf("pidfile %q, want left on disk", got)
-			}
-			if st := pfProbe(t, path); st.Held {
-				t.Errorf("pidfile of an ended daemon still locked: %+v", st)
 			}
 			_, pid2 := pfUp(t, pfOpts{Pidfile: path})
 			if got := pfRead(t, path); got != strconv.Itoa(pid2)+"\n" {
@@ -500,8 +524,10 @@ func TestPidfileCleanup(t *testing.T) {
 }
 
 func TestPidfileCleanupOnSignal(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run("foreground-"+sig.String(), func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(t.TempDir(), "d.pid")
 			r, cmd := pfStart(t, pfOpts{Pidfile: path, Foreground: true, OnSignal: true})
 			var pid int
@@ -520,6 +546,7 @@ func TestPidfileCleanupOnSignal(t *testing.T) {
 		})
 	}
 	t.Run("daemon-SIGTERM", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "d.pid")
 		r, _ := pfStart(t, pfOpts{Pidfile: path, OnSignal: true, Reaper: true})
 		var out struct{ PID, Code int }
@@ -541,6 +568,7 @@ func TestPidfileCleanupOnSignal(t *testing.T) {
 		r.Wait()
 	})
 	t.Run("after-close", func(t *testing.T) {
+		t.Parallel()
 		// Close stops the handling: a later SIGTERM still ends the
 		// process by SIGTERM.
 		path := filepath.Join(t.TempDir(), "d.pid")
@@ -560,6 +588,7 @@ func TestPidfileCleanupOnSignal(t *testing.T) {
 		}
 	})
 	t.Run("started-with-SIGINT-ignored", func(t *testing.T) {
+		t.Parallel()
 		// A shell starts background jobs with SIGINT ignored. The handling
 		// is installed after the signals stage cleaned the inherited state,
 		// so nothing undoes it.
@@ -582,6 +611,7 @@ func TestPidfileCleanupOnSignal(t *testing.T) {
 		}
 	})
 	t.Run("without-option", func(t *testing.T) {
+		t.Parallel()
 		// The row "left on disk": without WithCleanupOnSignal the Go
 		// runtime's default ends the process, the pidfile stays, unlocked.
 		path := filepath.Join(t.TempDir(), "d.pid")
@@ -603,6 +633,7 @@ func TestPidfileCleanupOnSignal(t *testing.T) {
 }
 
 func TestPidfileStandaloneLockfile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path, lock := filepath.Join(dir, "d.pid"), filepath.Join(dir, "d.lock")
 	r, pid := pfUp(t, pfOpts{Pidfile: path, Lockfile: lock, Mode: "close"})
@@ -637,6 +668,7 @@ func TestPidfileStandaloneLockfile(t *testing.T) {
 }
 
 func TestPidfileWithoutLockfile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	_, pid1 := pfUp(t, pfOpts{Pidfile: path, NoLock: true})
 	_, pid2 := pfUp(t, pfOpts{Pidfile: path, NoLock: true})
@@ -652,6 +684,7 @@ func TestPidfileWithoutLockfile(t *testing.T) {
 }
 
 func TestPidfileUnsafePathsRefused(t *testing.T) {
+	t.Parallel()
 	t.Run("symlink", func(t *testing.T) {
 		dir := t.TempDir()
 		victim := filepath.Join(dir, "victim")
@@ -694,6 +727,7 @@ func TestPidfileUnsafePathsRefused(t *testing.T) {
 }
 
 func TestPidfileENOSPC(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
@@ -708,6 +742,7 @@ func TestPidfileENOSPC(t *testing.T) {
 }
 
 func TestPidfileForegroundConflict(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	r1, cmd := pfStart(t, pfOpts{Pidfile: path, Foreground: true})
 	var pid int
@@ -730,6 +765,7 @@ func TestPidfileForegroundConflict(t *testing.T) {
 // several times: exactly one runs, every other launcher exits 69, and the
 // pidfile names the survivor.
 func TestPidfileRace(t *testing.T) {
+	t.Parallel()
 	const launches, rounds = 8, 5
 	for round := 0; round < rounds; round++ {
 		dir := t.TempDir()
@@ -788,16 +824,16 @@ func TestPidfileRace(t *testing.T) {
 }
 
 func TestPidfileStartStopDaemon(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	_, pid := pfUp(t, pfOpts{Pidfile: path, OnSignal: true})
 	out, code := pfTool(t, "dpkg", "start-stop-daemon", "--stop", "--pidfile", path, "--retry", "TERM/10")
 	if code != 0 {
 		t.Fatalf("start-stop-daemon --stop: exit %d (%s)", code, out)
 	}
-	// --retry waits until the process is gone.
-	if blivettest.Alive(pid) {
-		t.Error("daemon still alive after start-stop-daemon --stop --retry")
-	}
+	// --retry waits until the process is gone as start-stop-daemon sees
+	// it (its main thread); its last threads may take a moment more.
+	blivettest.AwaitGone(t, pid, 10*time.Second)
 	if pfExists(path) {
 		t.Error("pidfile left: WithCleanupOnSignal should have removed it")
 	}
@@ -807,12 +843,13 @@ func TestPidfileStartStopDaemon(t *testing.T) {
 }
 
 func TestPidfilePkillStops(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	_, pid := pfUp(t, pfOpts{Pidfile: path, OnSignal: true})
 	if out, code := pfTool(t, "procps", "pkill", "-F", path); code != 0 {
 		t.Fatalf("pkill -F: exit %d (%s)", code, out)
 	}
-	blivettest.Eventually(t, 10*time.Second, func() bool { return !blivettest.Alive(pid) }, "daemon survived pkill -F")
+	blivettest.AwaitGone(t, pid, 10*time.Second)
 	if pfExists(path) {
 		t.Error("pidfile left after pkill's SIGTERM")
 	}
