@@ -66,9 +66,9 @@ func TestPidfileCloseAfterDrop(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: needs root (the daemon drops to nobody for real)")
 	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
+	nobody, lookupErr := user.Lookup("nobody")
+	if lookupErr != nil {
+		t.Skipf("no user nobody: %v", lookupErr)
 	}
 	for _, tc := range []struct {
 		name string
@@ -92,10 +92,10 @@ func TestPidfileCloseAfterDrop(t *testing.T) {
 			if r.ExitCode != 0 {
 				t.Fatalf("launcher exit %d, stderr %q", r.ExitCode, r.Stderr)
 			}
-			data, err = os.ReadFile(o.Pidfile)
-			pid, perr := strconv.Atoi(strings.TrimSuffix(string(data), "\n"))
+			pidData, err := os.ReadFile(o.Pidfile)
+			pid, perr := strconv.Atoi(strings.TrimSuffix(string(pidData), "\n"))
 			if err != nil || perr != nil || !blivettest.Alive(pid) {
-				t.Fatalf("pidfile %q (%v): no live daemon", data, err)
+				t.Fatalf("pidfile %q (%v): no live daemon", pidData, err)
 			}
 			if got := dpEuid(t, pid); got != nobody.Uid {
 				t.Fatalf("daemon %d runs as uid %s, want nobody's %s: the test proves nothing", pid, got, nobody.Uid)

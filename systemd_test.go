@@ -394,8 +394,9 @@ func TestSystemdNotifyFailure(t *testing.T) {
 	}
 }
 
+// TestSystemdWatchdog times the pings: it runs alone (not in parallel with
+// the other tests of the package), its two cases side by side.
 func TestSystemdWatchdog(t *testing.T) {
-	t.Parallel()
 	for _, fg := range []string{"0", "1"} {
 		t.Run("foreground="+fg, func(t *testing.T) {
 			t.Parallel()
