@@ -771,64 +771,67 @@ func TestPidfileForegroundConflict(t *testing.T) {
 }
 
 // TestPidfileRace starts many daemons that all reach the lock at once,
-// several times: exactly one runs, every other launcher exits 69, and the
-// pidfile names the survivor.
+// in several rounds side by side: in each, exactly one runs, every other
+// launcher exits 69, and the pidfile names the survivor.
 func TestPidfileRace(t *testing.T) {
 	t.Parallel()
 	const launches, rounds = 8, 5
 	for round := 0; round < rounds; round++ {
-		dir := t.TempDir()
-		path, barrier := filepath.Join(dir, "d.pid"), filepath.Join(dir, "go")
-		runs := make([]*blivettest.Run, launches)
-		for i := range runs {
-			runs[i], _ = pfStart(t, pfOpts{Pidfile: path, Barrier: barrier})
-		}
-		for _, r := range runs {
+		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
+			t.Parallel() // the rounds are independent: each has its own pidfile
+			dir := t.TempDir()
+			path, barrier := filepath.Join(dir, "d.pid"), filepath.Join(dir, "go")
+			runs := make([]*blivettest.Run, launches)
+			for i := range runs {
+				runs[i], _ = pfStart(t, pfOpts{Pidfile: path, Barrier: barrier})
+			}
+			for _, r := range runs {
+				var pid int
+				r.Await("barrier", &pid)
+			}
+			if err := os.WriteFile(barrier, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var winners []*blivettest.Run
+			for _, r := range runs {
+				r.Wait()
+				switch r.ExitCode {
+				case 0:
+					winners = append(winners, r)
+				case blivet.ExitUnavailable:
+					if !strings.Contains(r.Stderr, path) {
+						t.Errorf("round %d: loser's message %q does not name the pidfile", round, r.Stderr)
+					}
+				default:
+					t.Errorf("round %d: launcher exit %d, stderr %q", round, r.ExitCode, r.Stderr)
+				}
+			}
+			if len(winners) != 1 {
+				t.Fatalf("round %d: %d launchers exited 0, want exactly 1", round, len(winners))
+			}
 			var pid int
-			r.Await("barrier", &pid)
-		}
-		if err := os.WriteFile(barrier, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var winners []*blivettest.Run
-		for _, r := range runs {
-			r.Wait()
-			switch r.ExitCode {
-			case 0:
-				winners = append(winners, r)
-			case blivet.ExitUnavailable:
-				if !strings.Contains(r.Stderr, path) {
-					t.Errorf("round %d: loser's message %q does not name the pidfile", round, r.Stderr)
-				}
-			default:
-				t.Errorf("round %d: launcher exit %d, stderr %q", round, r.ExitCode, r.Stderr)
-			}
-		}
-		if len(winners) != 1 {
-			t.Fatalf("round %d: %d launchers exited 0, want exactly 1", round, len(winners))
-		}
-		var pid int
-		winners[0].Await("ready", &pid)
-		for _, r := range runs {
-			if r != winners[0] {
-				pfGone(t, r, "losing instance")
-				if !strings.Contains(r.Stderr, "PID "+strconv.Itoa(pid)) {
-					t.Errorf("round %d: loser's message %q does not name the winner %d", round, r.Stderr, pid)
+			winners[0].Await("ready", &pid)
+			for _, r := range runs {
+				if r != winners[0] {
+					pfGone(t, r, "losing instance")
+					if !strings.Contains(r.Stderr, "PID "+strconv.Itoa(pid)) {
+						t.Errorf("round %d: loser's message %q does not name the winner %d", round, r.Stderr, pid)
+					}
 				}
 			}
-		}
-		if live := winners[0].PIDs(); len(live) != 1 || live[0] != pid {
-			t.Errorf("round %d: winner's live processes %v, want just the daemon %d", round, live, pid)
-		}
-		if got := pfRead(t, path); got != strconv.Itoa(pid)+"\n" {
-			t.Errorf("round %d: pidfile %q, want the survivor %d", round, got, pid)
-		}
-		if st := pfProbe(t, path); st.PID != pid {
-			t.Errorf("round %d: lock held by %+v, want %d", round, st, pid)
-		}
-		for _, r := range runs {
-			r.Kill()
-		}
+			if live := winners[0].PIDs(); len(live) != 1 || live[0] != pid {
+				t.Errorf("round %d: winner's live processes %v, want just the daemon %d", round, live, pid)
+			}
+			if got := pfRead(t, path); got != strconv.Itoa(pid)+"\n" {
+				t.Errorf("round %d: pidfile %q, want the survivor %d", round, got, pid)
+			}
+			if st := pfProbe(t, path); st.PID != pid {
+				t.Errorf("round %d: lock held by %+v, want %d", round, st, pid)
+			}
+			for _, r := range runs {
+				r.Kill()
+			}
+		})
 	}
 }
 
