@@ -4,13 +4,17 @@
 // then tells the launcher it is ready.
 //
 // With no flags it runs unprivileged on 127.0.0.1:7007 with its pidfile and
-// log in $TMPDIR/blivet-echo:
+// log in $TMPDIR/blivet-echo (/tmp/blivet-echo when TMPDIR is unset). Build
+// it and run the binary (go run reports every failure as exit status 1,
+// hiding the codes: 69 when another instance runs):
 //
-//	go run ./examples/echo-server          # start: returns once it serves
+//	go build -o /tmp/echo ./examples/echo-server
+//	/tmp/echo                              # start: returns once it serves
 //	echo hi | nc -q1 127.0.0.1 7007        # use
-//	go run ./examples/echo-server -stop    # stop (SIGTERM, pidfile removed)
+//	/tmp/echo -stop                        # stop (SIGTERM, pidfile removed)
 //
-// As root: echo-server -addr :7 -user nobody -dir /run/echo
+// As root: echo-server -addr :7 -user nobody -dir /run/echo (after the
+// drop the daemon may not remove /run/echo/echo.pid: it empties it).
 package main
 
 import (
