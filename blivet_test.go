@@ -1,7 +1,10 @@
 package blivet_test
 
 import (
+	"flag"
 	"fmt"
+	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -11,7 +14,21 @@ import (
 // TestMain dispatches to a registered helper program when the test binary
 // was re-executed as one (see package blivettest), and runs the tests
 // otherwise.
-func TestMain(m *testing.M) { blivettest.Main(m) }
+//
+// The real-process tests spend their time waiting for the processes they
+// start, so up to four parallel tests run at once even with fewer CPUs,
+// unless -test.parallel says otherwise.
+func TestMain(m *testing.M) {
+	if os.Getenv("BLIVETTEST_HELPER") == "" { // not a helper: the flags are the test's
+		flag.Parse()
+		explicit := false
+		flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+		if !explicit && runtime.GOMAXPROCS(0) < 4 {
+			_ = flag.Set("test.parallel", "4")
+		}
+	}
+	blivettest.Main(m)
+}
 
 // sleepForever blocks without tripping the runtime's deadlock detector.
 func sleepForever() {

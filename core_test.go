@@ -299,15 +299,20 @@ func testDaemonShape(t *testing.T, o coreOpts) {
 			t.Errorf("after ready, fd %d -> %s is open (want only 0-2 and runtime fds)", fd, target)
 		}
 	}
-	// The real process, as ps sees it.
-	out, err := exec.Command("ps", "-o", "pid=,ppid=,sess=", "-p", strconv.Itoa(d.PID)).Output()
-	if err != nil {
-		t.Fatalf("ps: %v", err)
-	}
-	f := strings.Fields(string(out))
-	if len(f) != 3 || f[0] != strconv.Itoa(d.PID) || f[2] != strconv.Itoa(d.SID) || f[2] == f[0] {
-		t.Errorf("ps -o pid,ppid,sess: %q", out)
-	}
+	t.Run("ps", func(t *testing.T) {
+		// The real process, as ps sees it.
+		if _, err := exec.LookPath("ps"); err != nil {
+			t.Skip("ps is not installed (Debian package procps): the daemon is not checked as ps sees it")
+		}
+		out, err := exec.Command("ps", "-o", "pid=,ppid=,sess=", "-p", strconv.Itoa(d.PID)).Output()
+		if err != nil {
+			t.Fatalf("ps: %v", err)
+		}
+		f := strings.Fields(string(out))
+		if len(f) != 3 || f[0] != strconv.Itoa(d.PID) || f[2] != strconv.Itoa(d.SID) || f[2] == f[0] {
+			t.Errorf("ps -o pid,ppid,sess: %q", out)
+		}
+	})
 }
 
 func mapValues(m map[int]string) []string {

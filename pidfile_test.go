@@ -246,6 +246,24 @@ func pfUp(t *testing.T, o pfOpts) (*blivettest.Run, int) {
 	return r, pid
 }
 
+// pfUpReaped launches a daemon whose launcher stays as its subreaper and
+// reaps it the moment it dies (reported as "reaped"), so that tools that
+// judge a process by kill(pid, 0), which succeeds on a zombie, never
+// depend on init reaping, which may come late.
+func pfUpReaped(t *testing.T, o pfOpts) (*blivettest.Run, int) {
+	t.Helper()
+	o.Reaper = true
+	r, _ := pfStart(t, o)
+	var out struct{ PID, Code int }
+	r.Await("outcome", &out)
+	var pid int
+	r.Await("ready", &pid)
+	if out.Code != 0 || out.PID != pid {
+		t.Fatalf("outcome %+v, daemon %d", out, pid)
+	}
+	return r, pid
+}
+
 func pfRead(t *testing.T, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -304,6 +322,7 @@ func pfTool(t *testing.T, pkg string, name string, args ...string) (string, int)
 }
 
 func TestPidfileWrittenLockedAndVisible(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	_, pid := pfUp(t, pfOpts{Pidfile: path, Umask: ptr(0o027)})
 	if got, want := pfRead(t, path), strconv.Itoa(pid)+"\n"; got != want {
@@ -353,6 +372,7 @@ func pfHasFD(pid int, path string) bool {
 }
 
 func TestPidfileConflict(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	_, pid := pfUp(t, pfOpts{Pidfile: path})
 	before := pfStat(t, path)
@@ -379,25 +399,29 @@ func TestPidfileConflict(t *testing.T) {
 }
 
 func TestPidfileStaleAfterSIGKILL(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
-	_, pid := pfUp(t, pfOpts{Pidfile: path})
+	r, pid := pfUpReaped(t, pfOpts{Pidfile: path})
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	blivettest.Eventually(t, 10*time.Second, func() bool { return !blivettest.Alive(pid) }, "daemon survived SIGKILL")
-	// Left on disk, unlocked.
+	var reaped pfReaped
+	r.Await("reaped", &reaped)
+	if reaped.Err != "" || !reaped.Signaled || syscall.Signal(reaped.Signal) != syscall.SIGKILL {
+		t.Fatalf("daemon's wait status %+v, want killed by SIGKILL", reaped)
+	}
+	// Reaped: every thread has exited, the lock is gone. Left on disk,
+	// unlocked.
 	if got := pfRead(t, path); got != strconv.Itoa(pid)+"\n" {
 		t.Fatalf("stale pidfile %q", got)
 	}
-	// The lock goes when the last thread of the daemon has exited, which
-	// can be a moment after its main thread shows as dead.
-	blivettest.Eventually(t, 10*time.Second, func() bool {
-		return pfProbe(t, path) == pidfile.Status{Exists: true}
-	}, "Probe of a stale pidfile never reported it existing and not held")
+	if st := pfProbe(t, path); st != (pidfile.Status{Exists: true}) {
+		t.Fatalf("Probe of a stale pidfile: %+v, want existing and not held", st)
+	}
 	t.Run("tools-see-stale", func(t *testing.T) {
-		// The tools use kill(pid, 0), which succeeds on a zombie: wait
-		// until init has reaped the daemon.
-		blivettest.Eventually(t, 10*time.Second, func() bool { return syscall.Kill(pid, 0) == syscall.ESRCH }, "killed daemon %d never reaped", pid)
+		if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+			t.Fatalf("kill(%d, 0) after the daemon was reaped: %v", pid, err)
+		}
 		if out, code := pfTool(t, "procps", "pkill", "-0", "-L", "-F", path); code == 0 {
 			t.Errorf("pkill -L -F matched a stale pidfile (%s)", out)
 		}
@@ -412,7 +436,9 @@ func TestPidfileStaleAfterSIGKILL(t *testing.T) {
 }
 
 func TestPidfileCleanup(t *testing.T) {
+	t.Parallel()
 	t.Run("close", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "d.pid")
 		r, pid := pfUp(t, pfOpts{Pidfile: path, Mode: "close"})
 		pfTrigger(t, r, "go")
@@ -429,6 +455,7 @@ func TestPidfileCleanup(t *testing.T) {
 		}
 	})
 	t.Run("report-error-before-ready", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "d.pid")
 		r := pfLaunch(t, pfOpts{Pidfile: path, Mode: "report-error"})
 		if r.ExitCode != 42 {
@@ -441,10 +468,11 @@ func TestPidfileCleanup(t *testing.T) {
 		pfGone(t, r, "ReportError")
 	})
 	t.Run("report-error-after-ready", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "d.pid")
 		r, pid := pfUp(t, pfOpts{Pidfile: path, Mode: "report-error-after"})
 		pfTrigger(t, r, "go")
-		blivettest.Eventually(t, 10*time.Second, func() bool { return !blivettest.Alive(pid) }, "daemon did not end on ReportError")
+		blivettest.AwaitGone(t, pid, 10*time.Second)
 		if pfExists(path) {
 			t.Error("pidfile left after ReportError")
 		}
@@ -454,6 +482,7 @@ func TestPidfileCleanup(t *testing.T) {
 		code int
 	}{{"error", 3}, {"panic", blivet.ExitSoftware}} {
 		t.Run("later-stage-"+fail.how, func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(t.TempDir(), "d.pid")
 			r := pfLaunch(t, pfOpts{Pidfile: path, FailAfter: fail.how})
 			if r.ExitCode != fail.code {
@@ -466,6 +495,7 @@ func TestPidfileCleanup(t *testing.T) {
 		})
 	}
 	t.Run("foreground-later-stage-error", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "d.pid")
 		r := pfLaunch(t, pfOpts{Pidfile: path, Foreground: true, FailAfter: "error"})
 		var e struct {
@@ -481,15 +511,18 @@ func TestPidfileCleanup(t *testing.T) {
 	// (SIGKILL: TestPidfileStaleAfterSIGKILL).
 	for _, mode := range []string{"exit", "panic", "return"} {
 		t.Run(mode+"-without-close", func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(t.TempDir(), "d.pid")
 			r, pid := pfUp(t, pfOpts{Pidfile: path, Mode: mode})
 			pfTrigger(t, r, "go")
-			blivettest.Eventually(t, 10*time.Second, func() bool { return !blivettest.Alive(pid) }, "daemon did not end")
+			// The main thread may end (and look dead) while other threads
+			// still hold the lock, and init may reap late: wait for what
+			// the test is about, the lock released and every thread gone.
+			blivettest.Eventually(t, 10*time.Second, func() bool { return !pfProbe(t, path).Held },
+				"pidfile of an ended daemon still locked: %+v (daemon %d, threads alive: %v)", pfProbe(t, path), pid, blivettest.Alive(pid))
+			blivettest.AwaitGone(t, pid, 10*time.Second)
 			if got := pfRead(t, path); got != strconv.Itoa(pid)+"\n" {
 				t.Errorf("pidfile %q, want left on disk", got)
-			}
-			if st := pfProbe(t, path); st.Held {
-				t.Errorf("pidfile of an ended daemon still locked: %+v", st)
 			}
 			_, pid2 := pfUp(t, pfOpts{Pidfile: path})
 			if got := pfRead(t, path); got != strconv.Itoa(pid2)+"\n" {
@@ -500,8 +533,10 @@ func TestPidfileCleanup(t *testing.T) {
 }
 
 func TestPidfileCleanupOnSignal(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run("foreground-"+sig.String(), func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(t.TempDir(), "d.pid")
 			r, cmd := pfStart(t, pfOpts{Pidfile: path, Foreground: true, OnSignal: true})
 			var pid int
@@ -520,6 +555,7 @@ func TestPidfileCleanupOnSignal(t *testing.T) {
 		})
 	}
 	t.Run("daemon-SIGTERM", func(t *testing.T) {
+		t.Parallel()
 		path := filepath.Join(t.TempDir(), "d.pid")
 		r, _ := pfStart(t, pfOpts{Pidfile: path, OnSignal: true, Reaper: true})
 		var out struct{ PID, Code int }
@@ -541,6 +577,7 @@ func TestPidfileCleanupOnSignal(t *testing.T) {
 		r.Wait()
 	})
 	t.Run("after-close", func(t *testing.T) {
+		t.Parallel()
 		// Close stops the handling: a later SIGTERM still ends the
 		// process by SIGTERM.
 		path := filepath.Join(t.TempDir(), "d.pid")
@@ -560,6 +597,7 @@ func TestPidfileCleanupOnSignal(t *testing.T) {
 		}
 	})
 	t.Run("started-with-SIGINT-ignored", func(t *testing.T) {
+		t.Parallel()
 		// A shell starts background jobs with SIGINT ignored. The handling
 		// is installed after the signals stage cleaned the inherited state,
 		// so nothing undoes it.
@@ -582,6 +620,7 @@ func TestPidfileCleanupOnSignal(t *testing.T) {
 		}
 	})
 	t.Run("without-option", func(t *testing.T) {
+		t.Parallel()
 		// The row "left on disk": without WithCleanupOnSignal the Go
 		// runtime's default ends the process, the pidfile stays, unlocked.
 		path := filepath.Join(t.TempDir(), "d.pid")
@@ -603,6 +642,7 @@ func TestPidfileCleanupOnSignal(t *testing.T) {
 }
 
 func TestPidfileStandaloneLockfile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path, lock := filepath.Join(dir, "d.pid"), filepath.Join(dir, "d.lock")
 	r, pid := pfUp(t, pfOpts{Pidfile: path, Lockfile: lock, Mode: "close"})
@@ -637,6 +677,7 @@ func TestPidfileStandaloneLockfile(t *testing.T) {
 }
 
 func TestPidfileWithoutLockfile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	_, pid1 := pfUp(t, pfOpts{Pidfile: path, NoLock: true})
 	_, pid2 := pfUp(t, pfOpts{Pidfile: path, NoLock: true})
@@ -652,6 +693,7 @@ func TestPidfileWithoutLockfile(t *testing.T) {
 }
 
 func TestPidfileUnsafePathsRefused(t *testing.T) {
+	t.Parallel()
 	t.Run("symlink", func(t *testing.T) {
 		dir := t.TempDir()
 		victim := filepath.Join(dir, "victim")
@@ -694,6 +736,7 @@ func TestPidfileUnsafePathsRefused(t *testing.T) {
 }
 
 func TestPidfileENOSPC(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
@@ -708,6 +751,7 @@ func TestPidfileENOSPC(t *testing.T) {
 }
 
 func TestPidfileForegroundConflict(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	r1, cmd := pfStart(t, pfOpts{Pidfile: path, Foreground: true})
 	var pid int
@@ -727,76 +771,82 @@ func TestPidfileForegroundConflict(t *testing.T) {
 }
 
 // TestPidfileRace starts many daemons that all reach the lock at once,
-// several times: exactly one runs, every other launcher exits 69, and the
-// pidfile names the survivor.
+// in several rounds side by side: in each, exactly one runs, every other
+// launcher exits 69, and the pidfile names the survivor.
 func TestPidfileRace(t *testing.T) {
+	t.Parallel()
 	const launches, rounds = 8, 5
 	for round := 0; round < rounds; round++ {
-		dir := t.TempDir()
-		path, barrier := filepath.Join(dir, "d.pid"), filepath.Join(dir, "go")
-		runs := make([]*blivettest.Run, launches)
-		for i := range runs {
-			runs[i], _ = pfStart(t, pfOpts{Pidfile: path, Barrier: barrier})
-		}
-		for _, r := range runs {
+		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
+			t.Parallel() // the rounds are independent: each has its own pidfile
+			dir := t.TempDir()
+			path, barrier := filepath.Join(dir, "d.pid"), filepath.Join(dir, "go")
+			runs := make([]*blivettest.Run, launches)
+			for i := range runs {
+				runs[i], _ = pfStart(t, pfOpts{Pidfile: path, Barrier: barrier})
+			}
+			for _, r := range runs {
+				var pid int
+				r.Await("barrier", &pid)
+			}
+			if err := os.WriteFile(barrier, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var winners []*blivettest.Run
+			for _, r := range runs {
+				r.Wait()
+				switch r.ExitCode {
+				case 0:
+					winners = append(winners, r)
+				case blivet.ExitUnavailable:
+					if !strings.Contains(r.Stderr, path) {
+						t.Errorf("round %d: loser's message %q does not name the pidfile", round, r.Stderr)
+					}
+				default:
+					t.Errorf("round %d: launcher exit %d, stderr %q", round, r.ExitCode, r.Stderr)
+				}
+			}
+			if len(winners) != 1 {
+				t.Fatalf("round %d: %d launchers exited 0, want exactly 1", round, len(winners))
+			}
 			var pid int
-			r.Await("barrier", &pid)
-		}
-		if err := os.WriteFile(barrier, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var winners []*blivettest.Run
-		for _, r := range runs {
-			r.Wait()
-			switch r.ExitCode {
-			case 0:
-				winners = append(winners, r)
-			case blivet.ExitUnavailable:
-				if !strings.Contains(r.Stderr, path) {
-					t.Errorf("round %d: loser's message %q does not name the pidfile", round, r.Stderr)
-				}
-			default:
-				t.Errorf("round %d: launcher exit %d, stderr %q", round, r.ExitCode, r.Stderr)
-			}
-		}
-		if len(winners) != 1 {
-			t.Fatalf("round %d: %d launchers exited 0, want exactly 1", round, len(winners))
-		}
-		var pid int
-		winners[0].Await("ready", &pid)
-		for _, r := range runs {
-			if r != winners[0] {
-				pfGone(t, r, "losing instance")
-				if !strings.Contains(r.Stderr, "PID "+strconv.Itoa(pid)) {
-					t.Errorf("round %d: loser's message %q does not name the winner %d", round, r.Stderr, pid)
+			winners[0].Await("ready", &pid)
+			for _, r := range runs {
+				if r != winners[0] {
+					pfGone(t, r, "losing instance")
+					if !strings.Contains(r.Stderr, "PID "+strconv.Itoa(pid)) {
+						t.Errorf("round %d: loser's message %q does not name the winner %d", round, r.Stderr, pid)
+					}
 				}
 			}
-		}
-		if live := winners[0].PIDs(); len(live) != 1 || live[0] != pid {
-			t.Errorf("round %d: winner's live processes %v, want just the daemon %d", round, live, pid)
-		}
-		if got := pfRead(t, path); got != strconv.Itoa(pid)+"\n" {
-			t.Errorf("round %d: pidfile %q, want the survivor %d", round, got, pid)
-		}
-		if st := pfProbe(t, path); st.PID != pid {
-			t.Errorf("round %d: lock held by %+v, want %d", round, st, pid)
-		}
-		for _, r := range runs {
-			r.Kill()
-		}
+			if live := winners[0].PIDs(); len(live) != 1 || live[0] != pid {
+				t.Errorf("round %d: winner's live processes %v, want just the daemon %d", round, live, pid)
+			}
+			if got := pfRead(t, path); got != strconv.Itoa(pid)+"\n" {
+				t.Errorf("round %d: pidfile %q, want the survivor %d", round, got, pid)
+			}
+			if st := pfProbe(t, path); st.PID != pid {
+				t.Errorf("round %d: lock held by %+v, want %d", round, st, pid)
+			}
+			for _, r := range runs {
+				r.Kill()
+			}
+		})
 	}
 }
 
 func TestPidfileStartStopDaemon(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
-	_, pid := pfUp(t, pfOpts{Pidfile: path, OnSignal: true})
+	// --retry waits until the process is gone as start-stop-daemon sees
+	// it: reaped. The subreaper launcher reaps it at once.
+	_, pid := pfUpReaped(t, pfOpts{Pidfile: path, OnSignal: true})
 	out, code := pfTool(t, "dpkg", "start-stop-daemon", "--stop", "--pidfile", path, "--retry", "TERM/10")
 	if code != 0 {
 		t.Fatalf("start-stop-daemon --stop: exit %d (%s)", code, out)
 	}
-	// --retry waits until the process is gone.
-	if blivettest.Alive(pid) {
-		t.Error("daemon still alive after start-stop-daemon --stop --retry")
+	if !blivettest.Gone(pid) {
+		t.Errorf("daemon %d still has running threads after start-stop-daemon --stop --retry", pid)
 	}
 	if pfExists(path) {
 		t.Error("pidfile left: WithCleanupOnSignal should have removed it")
@@ -807,12 +857,13 @@ func TestPidfileStartStopDaemon(t *testing.T) {
 }
 
 func TestPidfilePkillStops(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "d.pid")
 	_, pid := pfUp(t, pfOpts{Pidfile: path, OnSignal: true})
 	if out, code := pfTool(t, "procps", "pkill", "-F", path); code != 0 {
 		t.Fatalf("pkill -F: exit %d (%s)", code, out)
 	}
-	blivettest.Eventually(t, 10*time.Second, func() bool { return !blivettest.Alive(pid) }, "daemon survived pkill -F")
+	blivettest.AwaitGone(t, pid, 10*time.Second)
 	if pfExists(path) {
 		t.Error("pidfile left after pkill's SIGTERM")
 	}

@@ -402,6 +402,7 @@ func fileOwner(t *testing.T, path string) [2]int {
 }
 
 func TestPrivdropUserOnly(t *testing.T) {
+	t.Parallel()
 	pdNeedRoot(t)
 	uid, gid, groups, home := lookupIDs(t, "nobody")
 	dir, logs, run := pdLayout(t)
@@ -461,6 +462,7 @@ func checkServes(t *testing.T, port, uid int) {
 // TestPrivdropSupplementaryGroups drops to a user that is a member of
 // other groups: the supplementary groups are what initgroups(3) sets.
 func TestPrivdropSupplementaryGroups(t *testing.T) {
+	t.Parallel()
 	pdNeedRoot(t)
 	name := ""
 	if f, err := os.ReadFile("/etc/group"); err == nil {
@@ -494,6 +496,7 @@ func TestPrivdropSupplementaryGroups(t *testing.T) {
 }
 
 func TestPrivdropUserAndGroup(t *testing.T) {
+	t.Parallel()
 	pdNeedRoot(t)
 	uid, _, groups, _ := lookupIDs(t, "nobody")
 	g, err := user.LookupGroup("daemon")
@@ -523,6 +526,7 @@ func TestPrivdropUserAndGroup(t *testing.T) {
 }
 
 func TestPrivdropGroupOnly(t *testing.T) {
+	t.Parallel()
 	pdNeedRoot(t)
 	g, err := user.LookupGroup("nogroup")
 	if err != nil {
@@ -549,6 +553,7 @@ func TestPrivdropGroupOnly(t *testing.T) {
 }
 
 func TestPrivdropNumericIDs(t *testing.T) {
+	t.Parallel()
 	pdNeedRoot(t)
 	uid, _, groups, home := lookupIDs(t, "nobody")
 	dir, logs, _ := pdLayout(t)
@@ -571,6 +576,7 @@ func TestPrivdropNumericIDs(t *testing.T) {
 }
 
 func TestPrivdropBareUID(t *testing.T) {
+	t.Parallel()
 	pdNeedRoot(t)
 	if _, err := user.LookupId("54321"); err == nil {
 		t.Skip("uid 54321 has a passwd entry here")
@@ -610,6 +616,7 @@ func TestPrivdropBareUID(t *testing.T) {
 }
 
 func TestPrivdropUnknownNames(t *testing.T) {
+	t.Parallel()
 	pdNeedRoot(t)
 	for _, o := range []pdOpts{{User: "blivet-no-such-user"}, {User: "nobody", Group: "blivet-no-such-group"}} {
 		dir, _, _ := pdLayout(t)
@@ -624,6 +631,7 @@ func TestPrivdropUnknownNames(t *testing.T) {
 // and the drop: the chown fails, DropPrivileges returns 73 (not fatal),
 // the process is still root, and ReportError makes the launcher exit 73.
 func TestPrivdropFailedChown(t *testing.T) {
+	t.Parallel()
 	pdNeedRoot(t)
 	dir, logs, _ := pdLayout(t)
 	o := pdOpts{User: "nobody", Stdout: filepath.Join(logs, "out.log"), Mode: "vanish"}
@@ -652,6 +660,7 @@ func TestPrivdropFailedChown(t *testing.T) {
 // nothing (the launcher keeps waiting) and returns a 70; forwarded with
 // ReportError, the launcher exits 70.
 func TestPrivdropReadyBeforeDrop(t *testing.T) {
+	t.Parallel()
 	pdNeedRoot(t)
 	dir, _, _ := pdLayout(t)
 	trigger := filepath.Join(dir, "go-on")
@@ -680,6 +689,7 @@ func TestPrivdropReadyBeforeDrop(t *testing.T) {
 // TestPrivdropHookStyle: with WithAutoNotify a hook before privdrop binds
 // the privileged port as root; Daemonize drops and says ready itself.
 func TestPrivdropHookStyle(t *testing.T) {
+	t.Parallel()
 	pdNeedRoot(t)
 	uid, gid, groups, _ := lookupIDs(t, "nobody")
 	dir, _, _ := pdLayout(t)
@@ -737,6 +747,7 @@ func listeningPort(pid int) int {
 // As root the helper runs as nobody (from a copy of the test binary that
 // nobody can execute).
 func TestPrivdropNeedsRoot(t *testing.T) {
+	t.Parallel()
 	var opts []blivettest.LaunchOption
 	if os.Geteuid() == 0 {
 		exe, err := os.Executable()

@@ -303,6 +303,7 @@ func (m *sdManager) none(t *testing.T) {
 }
 
 func TestSystemdNotify(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name         string
 		fg, abstract bool
@@ -359,6 +360,7 @@ func TestSystemdNotify(t *testing.T) {
 }
 
 func TestSystemdNotifyNotUnderSystemd(t *testing.T) {
+	t.Parallel()
 	// No NOTIFY_SOCKET: every call succeeds and sends nothing.
 	r := blivettest.Launch(t, "systemd-notify", blivettest.WithEnv("NOTIFY_SOCKET", ""))
 	var done bool
@@ -369,6 +371,7 @@ func TestSystemdNotifyNotUnderSystemd(t *testing.T) {
 }
 
 func TestSystemdNotifyFailure(t *testing.T) {
+	t.Parallel()
 	gone := filepath.Join(t.TempDir(), "gone")
 	// Status before ready fails first in daemon mode: the launcher learns it.
 	r := blivettest.Launch(t, "systemd-notify", blivettest.WithEnv("NOTIFY_SOCKET", gone))
@@ -389,9 +392,12 @@ func TestSystemdNotifyFailure(t *testing.T) {
 	}
 }
 
+// TestSystemdWatchdog times the pings: it runs alone (not in parallel with
+// the other tests of the package), its two cases side by side.
 func TestSystemdWatchdog(t *testing.T) {
 	for _, fg := range []string{"0", "1"} {
 		t.Run("foreground="+fg, func(t *testing.T) {
+			t.Parallel()
 			m := newSDManager(t, true)
 			const timeout = 400 * time.Millisecond
 			// WATCHDOG_PID names the launcher, as systemd sets it: sh
@@ -459,6 +465,7 @@ func TestSystemdWatchdog(t *testing.T) {
 }
 
 func TestSystemdWatchdogOtherPID(t *testing.T) {
+	t.Parallel()
 	m := newSDManager(t, false)
 	r := blivettest.Launch(t, "systemd-watchdog", blivettest.WithEnv("NOTIFY_SOCKET", m.addr),
 		blivettest.WithEnv("WATCHDOG_USEC", "100000"), blivettest.WithEnv("WATCHDOG_PID", "1"))
@@ -474,8 +481,10 @@ func TestSystemdWatchdogOtherPID(t *testing.T) {
 }
 
 func TestSystemdReadyTimeout(t *testing.T) {
+	t.Parallel()
 	for _, slow := range []string{"after", "before"} {
 		t.Run("slow-"+slow+"-Daemonize", func(t *testing.T) {
+			t.Parallel()
 			start := time.Now()
 			r := blivettest.Launch(t, "systemd-slow", blivettest.WithEnv("SD_TIMEOUT", "500ms"), blivettest.WithEnv("SD_SLOW", slow))
 			if r.ExitCode != 75 || !strings.Contains(r.Stderr, "not ready after 500ms") || !strings.Contains(r.Stderr, "SIGTERM") {
@@ -550,8 +559,10 @@ func dial(t *testing.T, path string) string {
 }
 
 func TestSystemdSocketActivation(t *testing.T) {
+	t.Parallel()
 	for _, fg := range []string{"0", "1"} {
 		t.Run("foreground="+fg, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			web, admin := filepath.Join(dir, "web.sock"), filepath.Join(dir, "admin.sock")
 			r, cmd := blivettest.Start(t, "systemd-activation", blivettest.WithDir(dir), blivettest.WithEnv("SD_FG", fg),
@@ -595,6 +606,7 @@ func TestSystemdSocketActivation(t *testing.T) {
 }
 
 func TestSystemdSocketActivationOtherPID(t *testing.T) {
+	t.Parallel()
 	// LISTEN_PID names another process: the fd is not ours, the daemon
 	// must not get it, and the variables are gone.
 	s, err := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
@@ -630,6 +642,7 @@ func TestSystemdSocketActivationOtherPID(t *testing.T) {
 }
 
 func TestSystemdSocketActivationBadEnv(t *testing.T) {
+	t.Parallel()
 	// Addressed to us but inconsistent: a usage error before any fork.
 	r := blivettest.Launch(t, "systemd-activation", blivettest.WithEnv("LISTEN_FDS", "2"), blivettest.WithEnv("LISTEN_FDNAMES", "web"),
 		blivettest.WithCmd(func(cmd *exec.Cmd) {
@@ -654,9 +667,11 @@ func buildCLI(t *testing.T) string {
 }
 
 func TestSystemdCLISocketActivation(t *testing.T) {
+	t.Parallel()
 	cli := buildCLI(t)
 	for _, fg := range []bool{false, true} {
 		t.Run(fmt.Sprintf("foreground=%v", fg), func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			web := filepath.Join(dir, "web.sock")
 			m := newSDManager(t, false)

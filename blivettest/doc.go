@@ -70,4 +70,15 @@
 //
 // Launch and Start give the launcher's exit code and output for tests of
 // failures. Every process a run starts is killed when the test ends.
+//
+// Alive, Gone and AwaitGone judge a process by every one of its threads:
+// a Go daemon whose main thread has exited may still have threads holding
+// its fds and locks, and kill(pid, 0) succeeds until init reaps it, which
+// may come late. Wait for the effect a test checks (a lock released, every
+// thread gone, a report written) with Eventually, never with a sleep.
+//
+// When the tests run as root, the report directory of a run (H.Dir) is
+// open to every user (mode 01777, its parent 0755), so a helper that drops
+// privileges can still report and keep its pidfile there; a directory
+// given with WithDir is the caller's to prepare.
 package blivettest

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -293,6 +294,20 @@ func ExampleExitError_Unwrap() {
 func ExampleAlive() {
 	fmt.Println(blivettest.Alive(os.Getpid()), blivettest.Alive(0))
 	// Output: true false
+}
+
+func ExampleGone() {
+	fmt.Println(blivettest.Gone(os.Getpid()), blivettest.Gone(0))
+	// Output: false true
+}
+
+// AwaitGone waits for the effect of a stop (every thread of the process
+// exited, its fds and locks released), not for init to reap it.
+func ExampleAwaitGone() {
+	var t testing.TB // the test's *testing.T
+	d := blivettest.StartDaemon(t, "server")
+	_ = syscall.Kill(d.PID, syscall.SIGTERM)
+	blivettest.AwaitGone(t, d.PID, 10*time.Second)
 }
 
 // Main dispatches to the registered helper when the test binary was

@@ -81,10 +81,10 @@ func (h *H) Report(key string, v any) {
 	}
 	tmp := filepath.Join(h.Dir, "."+key+".tmp"+strconv.Itoa(os.Getpid()))
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		panic(err)
+		panic(fmt.Sprintf("blivettest: report %s as uid %d: %v (a helper that drops privileges needs a report directory its user can reach and write)", key, os.Geteuid(), err))
 	}
 	if err := os.Rename(tmp, filepath.Join(h.Dir, key+".json")); err != nil {
-		panic(err)
+		panic(fmt.Sprintf("blivettest: report %s as uid %d: %v", key, os.Geteuid(), err))
 	}
 }
 
@@ -134,7 +134,9 @@ func WithArgs(args ...string) LaunchOption {
 }
 
 // WithDir shares dir as the report directory instead of a new temp dir
-// (several launches of one test then see each other's files).
+// (several launches of one test then see each other's files). A helper
+// that drops privileges must be able to reach and write dir: the caller
+// sees to that (blivettest does it for the directories it creates).
 func WithDir(dir string) LaunchOption { return func(c *launchConfig) { c.dir = dir } }
 
 // WithTimeout bounds how long the launcher may take (default 20s).
@@ -156,6 +158,11 @@ func Start(t testing.TB, name string, opts ...LaunchOption) (*Run, *exec.Cmd) {
 	}
 	if c.dir == "" {
 		c.dir = t.TempDir()
+		if os.Geteuid() == 0 {
+			if err := shareDir(c.dir); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	var tok [8]byte
 	_, _ = rand.Read(tok[:])
@@ -203,6 +210,44 @@ func Start(t testing.TB, name string, opts ...LaunchOption) (*Run, *exec.Cmd) {
 	return r, cmd
 }
 
+// shareDir opens a new report directory to every user, for helpers that
+// drop privileges: the directory becomes 01777 (like /tmp: anyone can
+// create files, nobody can remove another user's) and its parent, which
+// the testing package creates 0700, becomes 0755. A root daemon may still
+// keep its pidfile there: the pidfile package accepts a sticky directory.
+func shareDir(dir string) error {
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o777|os.ModeSticky)
+}
+
+// reachHint explains, for a failure message, why a helper running as
+// another user than the test may be unable to use dir: the first
+// directory on the way that others cannot traverse, or dir itself not
+// writable by others. It is empty when the test does not run as root (no
+// helper can then drop privileges) or when nothing is in the way.
+func reachHint(dir string) string {
+	if os.Geteuid() != 0 || dir == "" {
+		return ""
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	if st, err := os.Stat(abs); err == nil && st.Mode().Perm()&0o003 != 0o003 {
+		return fmt.Sprintf("\n(if the helper drops privileges: its report directory %s is mode %#o, so the dropped user cannot write reports there; chmod it 01777, or leave out WithDir and blivettest creates one that is)", abs, st.Mode().Perm())
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o001 == 0 {
+			return fmt.Sprintf("\n(if the helper drops privileges: %s, on the way to the report directory %s, is mode %#o, so the dropped user cannot reach it; chmod it 0755 or use a directory elsewhere)", p, abs, st.Mode().Perm())
+		}
+		if p == filepath.Dir(p) {
+			return ""
+		}
+	}
+}
+
 // Launch runs the helper program name and waits for its launcher to exit.
 func Launch(t testing.TB, name string, opts ...LaunchOption) *Run {
 	t.Helper()
@@ -241,7 +286,7 @@ func (r *Run) Has(key string) bool {
 // Await polls for the report key until it appears (or 10s pass) and decodes it.
 func (r *Run) Await(key string, v any) {
 	r.t.Helper()
-	Eventually(r.t, 10*time.Second, func() bool { return r.Has(key) }, "report %s never appeared (stderr %q)", key, r.Stderr)
+	Eventually(r.t, 10*time.Second, func() bool { return r.Has(key) }, "report %s never appeared (stderr %q)%s", key, r.Stderr, reachHint(r.Dir))
 	r.Read(key, v)
 }
 
@@ -273,19 +318,88 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 	}
 }
 
-// Alive reports whether pid exists and is not a zombie.
+// Alive reports whether any thread of process pid is still running. A
+// process is alive until every one of its tasks (threads) has exited: a Go
+// daemon whose main thread has ended (a zombie thread-group leader) while
+// other threads still run still holds its fds and locks, and is alive.
+// Once Alive is false, everything the process held is released (an
+// unreaped zombie may remain; reaping is its parent's or init's business,
+// which may come late, so Alive never waits for it).
+//
+// On Linux it reads /proc/PID/task/*/stat. Without /proc it falls back to
+// kill(pid, 0), which cannot tell a zombie from a live process.
 func Alive(pid int) bool {
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+	if pid <= 0 {
 		return false
 	}
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return !errors.Is(err, os.ErrNotExist) // not Linux: kill(0) is all we have
+		if _, serr := os.Stat("/proc/self/task"); serr != nil {
+			// No Linux /proc: kill(0) is all there is.
+			err := syscall.Kill(pid, 0)
+			return err == nil || errors.Is(err, syscall.EPERM)
+		}
+		return false // the process is gone (and reaped)
 	}
-	if i := bytes.LastIndexByte(data, ')'); i >= 0 && i+2 < len(data) {
-		return data[i+2] != 'Z'
+	for _, e := range ents {
+		data, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
+		if err != nil {
+			continue // that thread has just been released
+		}
+		// The state follows the command name, which is in parentheses
+		// and may itself contain ") ".
+		if i := bytes.LastIndexByte(data, ')'); i >= 0 && i+2 < len(data) {
+			if st := data[i+2]; st != 'Z' && st != 'X' && st != 'x' {
+				return true
+			}
+		}
 	}
-	return true
+	return false
+}
+
+// Gone reports whether every thread of process pid has exited: the
+// opposite of Alive. Poll it (with Eventually) to wait for a process to
+// end, rather than kill(pid, 0), which keeps succeeding until the
+// process is reaped.
+func Gone(pid int) bool { return !Alive(pid) }
+
+// AwaitGone polls until every thread of process pid has exited, failing
+// the test if that takes longer than timeout.
+func AwaitGone(t testing.TB, pid int, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() bool { return Gone(pid) }, "process %d still has running threads %v after %v", pid, liveTasks(pid), timeout)
+}
+
+// liveTasks lists the threads of pid that have not exited, for messages.
+func liveTasks(pid int) []string {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		data, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
+		if i := bytes.LastIndexByte(data, ')'); err == nil && i >= 0 && i+2 < len(data) {
+			out = append(out, e.Name()+":"+string(data[i+2]))
+		}
+	}
+	return out
+}
+
+// environOf returns the environment of process pid. A thread-group leader
+// that has exited no longer has a memory map of its own, so its environ
+// is empty while other threads still run: read it through one of them.
+func environOf(pid int) []byte {
+	base := "/proc/" + strconv.Itoa(pid)
+	if data, err := os.ReadFile(base + "/environ"); err == nil && len(data) > 0 {
+		return data
+	}
+	ents, _ := os.ReadDir(base + "/task")
+	for _, e := range ents {
+		if data, err := os.ReadFile(base + "/task/" + e.Name() + "/environ"); err == nil && len(data) > 0 {
+			return data
+		}
+	}
+	return nil
 }
 
 func pidsWithEnv(needle string) []int {
@@ -299,10 +413,7 @@ func pidsWithEnv(needle string) []int {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil {
-			continue
-		}
+		data := environOf(pid)
 		for _, kv := range strings.Split(string(data), "\x00") {
 			if kv == needle {
 				if Alive(pid) {
@@ -336,7 +447,7 @@ func StartDaemon(t testing.TB, name string, opts ...LaunchOption) *Daemon {
 	t.Helper()
 	r := Launch(t, name, opts...)
 	if r.ExitCode != 0 {
-		t.Fatalf("daemon %s did not become ready: launcher exit %d, stderr:\n%s", name, r.ExitCode, r.Stderr)
+		t.Fatalf("daemon %s did not become ready: launcher exit %d, stderr:\n%s%s", name, r.ExitCode, r.Stderr, reachHint(r.Dir))
 	}
 	d := &Daemon{Run: r}
 	path := filepath.Join(r.Dir, PidfileName)
@@ -352,13 +463,14 @@ func StartDaemon(t testing.TB, name string, opts ...LaunchOption) *Daemon {
 		t.Fatalf("daemon %s: no pidfile (%v) and %d live processes %v", name, err, len(pids), pids)
 	}
 	if !Alive(d.PID) {
-		t.Fatalf("daemon %s (pid %d) is not running after it said ready", name, d.PID)
+		t.Fatalf("daemon %s (pid %d) is not running after it said ready%s", name, d.PID, reachHint(r.Dir))
 	}
 	return d
 }
 
-// Stop sends SIGTERM to the daemon and waits until it is gone, failing the
-// test if it is still running after 10s (it is then killed).
+// Stop sends SIGTERM to the daemon and waits until every thread of it has
+// exited (see Alive), failing the test if one still runs after 10s (it is
+// then killed).
 func (d *Daemon) Stop() {
 	d.t.Helper()
 	if err := syscall.Kill(d.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {

@@ -2,7 +2,9 @@ package blivettest_test
 
 import (
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,21 @@ func init() {
 		if err := ctx.NotifyParent(); err != nil {
 			ctx.ReportError(err)
 		}
+		select {}
+	})
+	blivettest.Register("blivettest-drop", func(h *blivettest.H) {
+		ctx, err := blivet.Daemonize(blivet.WithPidfile(h.Pidfile()), blivet.WithUser("nobody"), blivet.WithCleanupOnSignal())
+		if err != nil {
+			os.Exit(blivet.ExitCodeOf(err))
+		}
+		defer ctx.Close()
+		if err := ctx.DropPrivileges(); err != nil {
+			ctx.ReportError(err)
+		}
+		if err := ctx.NotifyParent(); err != nil {
+			ctx.ReportError(err)
+		}
+		h.Report("uid", os.Geteuid()) // after the drop, in the report directory
 		select {}
 	})
 	blivettest.Register("blivettest-fail", func(h *blivettest.H) {
@@ -52,6 +69,29 @@ func TestStartDaemon(t *testing.T) {
 	}
 	if _, err := os.Stat(d.Pidfile); !os.IsNotExist(err) {
 		t.Errorf("pidfile after SIGTERM with WithCleanupOnSignal: %v", err)
+	}
+}
+
+// TestStartDaemonWithDrop: a helper that drops privileges can still write
+// its reports in the directory blivettest creates, and its pidfile there
+// (left to root) holds no PID once it has stopped.
+func TestStartDaemonWithDrop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: dropping privileges needs root")
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	d := blivettest.StartDaemon(t, "blivettest-drop")
+	var uid int
+	d.Await("uid", &uid)
+	if strconv.Itoa(uid) != u.Uid {
+		t.Errorf("daemon reports euid %d, want nobody's %s", uid, u.Uid)
+	}
+	d.Stop()
+	if data, err := os.ReadFile(d.Pidfile); err == nil && len(data) != 0 {
+		t.Errorf("pidfile after a stop as nobody: %q, want removed or empty", data)
 	}
 }
 

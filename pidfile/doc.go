@@ -52,7 +52,8 @@
 //	exit                                        pidfile
 //	------------------------------------------  --------------------------------------------
 //	ctx.Close() / ctx.Cleanup()                 removed while the lock is still held, then
-//	(idempotent, best effort)                   unlocked
+//	(idempotent, best effort)                   unlocked; emptied instead when removal is
+//	                                            not permitted (after a privilege drop)
 //	ctx.ReportError, or a stage failing after   removed before the process ends (the
 //	the pidfile stage                           launcher exits only after that)
 //	SIGTERM/SIGINT with WithCleanupOnSignal()   removed, then the process ends by that
@@ -70,11 +71,19 @@
 // pidfile only while it still holds that instance's own PID.
 //
 // Removal needs write access to the pidfile's directory. After a privilege
-// drop the daemon usually has none in /run, so Close cannot remove the
-// file: it stays, unlocked, which is harmless (Probe reports it as not
-// held, and the next start overwrites it). If removal matters, put the
-// pidfile in a directory owned by the target user, such as /run/mydaemon/
-// created by the service manager. The pidfile itself is never handed to
+// drop the daemon usually has none (a root-owned /run, or a sticky
+// directory and a root-owned file), so Close cannot remove the file. It
+// then truncates it to zero bytes through the descriptor it still holds
+// (the lock's own descriptor when the pidfile is the lock, or one the
+// stage keeps open on a pidfile written without its lock), while the lock
+// is still held, and only then unlocks; Close reports no error. No PID is
+// left behind for a tool to find alive or, once reused, to signal: an
+// empty pidfile that is not locked means "not running" (Probe reports it
+// as not held, and the next start writes its PID into it). With
+// WithoutLockfile the file is emptied only while it still holds this
+// instance's PID. To have the file removed instead, put it in a directory
+// owned by the target user, such as /run/mydaemon/ created by the service
+// manager (systemd's RuntimeDirectory=). The pidfile itself is never handed to
 // the target user (WithChownPaths hands over the output files and a
 // standalone lockfile): a pidfile the daemon owns would let a compromised
 // daemon aim root's kill at any process, and start-stop-daemon refuses

@@ -1,6 +1,7 @@
 package pidfile
 
 import (
+	"errors"
 	"os"
 	"os/signal"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet/stages"
+	"golang.org/x/sys/unix"
 )
 
 // Stage is the pipeline stage that takes the single-instance lock and
@@ -29,7 +31,8 @@ func (*Stage) Name() string { return stageName }
 // pidfile: through the locked descriptor when the pidfile is the lock, by
 // Write otherwise. It records the lock in State.LockFile and State.OwnFDs
 // and a standalone lockfile in State.ChownPaths (never the pidfile), and
-// registers the cleanup that removes the pidfile and then unlocks. With
+// registers the cleanup that removes the pidfile (or, where removal is not
+// permitted, empties it) and then unlocks. With
 // Config.CleanupOnSignal it finally installs the SIGTERM/SIGINT handling
 // described in the package documentation.
 //
@@ -79,6 +82,13 @@ func (*Stage) Run(s *stages.State) error {
 	}
 
 	r := &release{lock: lock, written: written, ownsPidfile: lock != nil && lockPath == c.Pidfile && c.Pidfile != ""}
+	if written != nil {
+		// Keep a descriptor on the pidfile written without its own lock,
+		// to empty it when removal is not permitted (after a privilege
+		// drop); the locked pidfile has its lock's descriptor for that.
+		// It is close-on-exec, like the lock.
+		r.keep = reopen(written)
+	}
 	s.OnCleanup(r.run)
 	if c.CleanupOnSignal && c.Pidfile != "" {
 		r.watch()
@@ -91,7 +101,8 @@ func (*Stage) Run(s *stages.State) error {
 type release struct {
 	lock        *Lock
 	written     *Written
-	ownsPidfile bool // the pidfile is the locked file
+	keep        *os.File // open on written's file, or nil
+	ownsPidfile bool     // the pidfile is the locked file
 
 	once sync.Once
 	err  error
@@ -99,7 +110,10 @@ type release struct {
 }
 
 // run removes the pidfile while the lock is still held, then unlocks. A
-// standalone lockfile is never removed.
+// standalone lockfile is never removed. When the pidfile cannot be removed
+// (after a privilege drop the daemon usually may not write its directory),
+// run empties it through the descriptor it holds, so no PID is left behind
+// for a tool to find alive or, later, reused; that counts as success.
 func (r *release) run() error {
 	r.once.Do(func() {
 		if r.sigs != nil {
@@ -110,9 +124,12 @@ func (r *release) run() error {
 		}
 		var errs []error
 		if r.ownsPidfile {
-			errs = append(errs, r.lock.Remove())
+			errs = append(errs, orEmpty(r.lock.Remove(), func() error { return emptyLocked(r.lock) }))
 		}
-		errs = append(errs, r.written.Remove())
+		errs = append(errs, orEmpty(r.written.Remove(), func() error { return emptyWritten(r.keep, r.written.pid) }))
+		if r.keep != nil {
+			_ = r.keep.Close()
+		}
 		if r.lock != nil {
 			errs = append(errs, r.lock.Unlock())
 		}
@@ -123,6 +140,63 @@ func (r *release) run() error {
 		}
 	})
 	return r.err
+}
+
+// orEmpty returns nil when removal succeeded, or failed but empty then
+// emptied the file; otherwise the removal's error.
+func orEmpty(removeErr error, empty func() error) error {
+	if removeErr == nil {
+		return nil
+	}
+	if empty() == nil {
+		return nil
+	}
+	return removeErr
+}
+
+// emptyLocked truncates the locked pidfile to zero bytes through the
+// locked descriptor, while the lock is still held (so the next instance,
+// which writes its PID only once it holds the lock, is never clobbered).
+func emptyLocked(l *Lock) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil || !l.regular {
+		return errors.New("no locked regular file")
+	}
+	return l.f.Truncate(0)
+}
+
+// emptyWritten truncates the pidfile written by Write through keep, if it
+// still holds pid (an instance sharing an unlocked pidfile may have
+// rewritten it since).
+func emptyWritten(keep *os.File, pid int) error {
+	if keep == nil {
+		return errors.New("no descriptor kept on the pidfile")
+	}
+	buf := make([]byte, 32)
+	n, _ := keep.ReadAt(buf, 0)
+	if got, ok := parsePID(buf[:n]); !ok || got != pid {
+		return nil // not ours any more: leave it to its writer
+	}
+	return keep.Truncate(0)
+}
+
+// reopen opens the regular file Write wrote again, close-on-exec, and
+// returns it if it still is that file; nil otherwise.
+func reopen(w *Written) *os.File {
+	if !w.regular {
+		return nil
+	}
+	fd, err := unix.Open(w.path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || uint64(st.Dev) != w.dev || uint64(st.Ino) != w.ino || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil
+	}
+	return os.NewFile(uintptr(fd), w.path)
 }
 
 // watch installs the SIGTERM/SIGINT handling in one call, so it is all or

@@ -163,15 +163,29 @@ func (r *launch) pids() []int {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil {
-			continue
-		}
+		data := taskEnviron(pid)
 		if slices.Contains(strings.Split(string(data), "\x00"), tokenVar+"="+r.token) && blivettest.Alive(pid) {
 			out = append(out, pid)
 		}
 	}
 	return out
+}
+
+// taskEnviron returns the environment of pid. Once the main thread of a
+// multithreaded program has exited, /proc/PID/environ is empty while the
+// other threads run on: read it through one of them.
+func taskEnviron(pid int) []byte {
+	base := "/proc/" + strconv.Itoa(pid)
+	if data, err := os.ReadFile(base + "/environ"); err == nil && len(data) > 0 {
+		return data
+	}
+	tasks, _ := os.ReadDir(base + "/task")
+	for _, task := range tasks {
+		if data, err := os.ReadFile(base + "/task/" + task.Name() + "/environ"); err == nil && len(data) > 0 {
+			return data
+		}
+	}
+	return nil
 }
 
 // daemon waits for the one process left of the run (the program) and
@@ -637,7 +651,10 @@ func TestPidfileIsTheProgramsAndLocked(t *testing.T) {
 	}
 
 	syscall.Kill(pid, syscall.SIGKILL)
-	blivettest.Eventually(t, 10*time.Second, func() bool { return !blivettest.Alive(pid) }, "program did not die")
+	// What the restart needs: the lock released (with every thread of the
+	// program gone), not init's late reaping.
+	blivettest.Eventually(t, 10*time.Second, func() bool { return flockHolder(t, pidfile) == 0 }, "lock of the killed program %d never released", pid)
+	blivettest.AwaitGone(t, pid, 10*time.Second)
 	third := daemonize(t, []string{"-p", pidfile, "/bin/sleep", "100"}).expect(0)
 	pid3 := third.daemon()
 	if got := readFile(t, pidfile); got != fmt.Sprintf("%d\n", pid3) {

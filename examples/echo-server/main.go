@@ -4,13 +4,17 @@
 // then tells the launcher it is ready.
 //
 // With no flags it runs unprivileged on 127.0.0.1:7007 with its pidfile and
-// log in $TMPDIR/blivet-echo:
+// log in $TMPDIR/blivet-echo (/tmp/blivet-echo when TMPDIR is unset). Build
+// it and run the binary (go run reports every failure as exit status 1,
+// hiding the codes: 69 when another instance runs):
 //
-//	go run ./examples/echo-server          # start: returns once it serves
+//	go build -o /tmp/echo ./examples/echo-server
+//	/tmp/echo                              # start: returns once it serves
 //	echo hi | nc -q1 127.0.0.1 7007        # use
-//	go run ./examples/echo-server -stop    # stop (SIGTERM, pidfile removed)
+//	/tmp/echo -stop                        # stop (SIGTERM, pidfile removed)
 //
-// As root: echo-server -addr :7 -user nobody -dir /run/echo
+// As root: echo-server -addr :7 -user nobody -dir /run/echo (after the
+// drop the daemon may not remove /run/echo/echo.pid: it empties it).
 package main
 
 import (
@@ -108,6 +112,11 @@ func stopDaemon(pidPath string) int {
 		fmt.Fprintln(os.Stderr, "echo-server:", err)
 		return blivet.ExitOSErr
 	}
+	if strings.TrimSpace(string(data)) == "" {
+		// Close empties the pidfile when it may not remove it (after -user).
+		fmt.Fprintln(os.Stderr, "echo-server: not running (empty pidfile)")
+		return 1
+	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil || pid <= 1 {
 		fmt.Fprintf(os.Stderr, "echo-server: bad pidfile %s\n", pidPath)
@@ -118,11 +127,35 @@ func stopDaemon(pidPath string) int {
 		return 1
 	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if syscall.Kill(pid, 0) != nil {
+		if ended(pid) {
 			fmt.Printf("stopped pid %d\n", pid)
 			return 0
 		}
 	}
 	fmt.Fprintf(os.Stderr, "echo-server: pid %d still running after SIGTERM\n", pid)
 	return 1
+}
+
+// ended reports whether process pid has ended. kill(pid, 0) keeps
+// succeeding until the process is reaped, which init may do late; on Linux
+// a process whose every thread has exited (a zombie awaiting its reaper)
+// has ended too. A main thread that shows as a zombie is not enough: the
+// other threads of a Go program may still run, holding its port and files.
+func ended(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return true
+	}
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false // no /proc: kill(2) is all there is
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
+		i := strings.LastIndexByte(string(stat), ')')
+		if err == nil && i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X' {
+			return false // this thread still runs
+		}
+	}
+	return true
 }

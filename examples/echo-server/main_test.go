@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,19 +22,42 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// build compiles the example into a temp dir, as `go run` would.
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildExe  string
+	buildErr  error
+)
+
+// TestMain removes the example binary that build made.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// build compiles the example once for all the tests, as `go build` would.
 func build(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	buildOnce.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		if buildDir, buildErr = os.MkdirTemp("", "echo-server-test-"); buildErr != nil {
+			return
+		}
+		buildExe = filepath.Join(buildDir, "echo-server")
+		if out, err := exec.Command(goBin, "build", "-o", buildExe, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	exe := filepath.Join(t.TempDir(), "echo-server")
-	out, err := exec.Command(goBin, "build", "-o", exe, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return exe
+	return buildExe
 }
 
 type result struct {
@@ -82,6 +107,7 @@ var servingRE = regexp.MustCompile(`echo-server pid (\d+) serving on (\S+) as ui
 // second start refused, stop it, and find the pidfile gone and the log
 // written.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	exe := build(t)
 	dir := t.TempDir()
 	pidPath, logPath := filepath.Join(dir, "echo.pid"), filepath.Join(dir, "echo.log")
@@ -138,8 +164,10 @@ func TestEndToEnd(t *testing.T) {
 	if stop.code != 0 || !strings.Contains(stop.stdout, "stopped pid "+strconv.Itoa(pid)) {
 		t.Fatalf("stop: exit %d, stdout %q, stderr %q", stop.code, stop.stdout, stop.stderr)
 	}
+	// -stop returns once the daemon's lock is released and its process
+	// has ended (every thread, not just the main one).
 	if blivettest.Alive(pid) {
-		t.Errorf("daemon %d still alive after -stop", pid)
+		t.Errorf("daemon %d still has running threads after -stop", pid)
 	}
 	if _, err := os.Stat(pidPath); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pidfile after -stop: %v", err)
@@ -156,6 +184,7 @@ func TestEndToEnd(t *testing.T) {
 // (its port taken) is the launcher's exit code and message, and that no
 // daemon or pidfile is left behind.
 func TestListenFailureReachesTheLauncher(t *testing.T) {
+	t.Parallel()
 	exe := build(t)
 	dir := t.TempDir()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
