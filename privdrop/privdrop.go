@@ -118,10 +118,15 @@ func (*Stage) Run(s *stages.State) error {
 	if !c.DropConfigured() || s.Dropped {
 		return nil
 	}
+	caps, err := ParseCapabilities(c.AmbientCaps...)
+	if err != nil {
+		return err
+	}
 	t, err := Resolve(c.User, c.Group)
 	if err != nil {
 		return err
 	}
+	t.Caps = caps
 	if c.ChownPaths && !s.Chowned {
 		if err := chownAll(s, t); err != nil {
 			return err

@@ -26,13 +26,25 @@ type Target struct {
 	// Home is the value of HOME after a user switch: the passwd home
 	// directory, or "/" when there is none.
 	Home string
+	// Caps are Linux capability numbers (see ParseCapabilities) kept
+	// across a switch to a user other than root: afterwards the
+	// permitted, effective, inheritable and ambient sets are exactly
+	// these. Empty: no capability is left. Resolve leaves it empty; the
+	// stage sets it from Config.AmbientCaps.
+	Caps []int
 
 	desc string
 }
 
 // String describes the target for messages, e.g. "user nobody (uid
-// 65534), group nogroup (gid 65534)".
-func (t Target) String() string { return t.desc }
+// 65534), group nogroup (gid 65534)", followed by ", keeping
+// cap_net_bind_service" when Caps are set.
+func (t Target) String() string {
+	if len(t.Caps) > 0 {
+		return t.desc + ", keeping " + capList(t.Caps)
+	}
+	return t.desc
+}
 
 // Resolve turns the configured user and group (names, or strings of digits
 // for ids) into a Target, following the rules in the package
