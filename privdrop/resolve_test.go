@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -243,5 +244,43 @@ func BenchmarkResolveRealGetent(b *testing.B) {
 		if _, err := privdrop.Resolve("blivet-no-such-user", ""); code(err) != stages.ExitNoUser {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestParseCapabilities(t *testing.T) {
+	for _, c := range []struct{ name, msg string }{
+		{"net_bind_servic", `unknown capability "net_bind_servic"`},
+		{"", `unknown capability ""`},
+		{"cap_", `unknown capability "cap_"`},
+		{"10", `unknown capability "10"`},
+		{"CAP_SETUID", "regain root"},
+		{"setgid", "regain root"},
+	} {
+		_, err := privdrop.ParseCapabilities("chown", c.name)
+		if code(err) != stages.ExitUsage || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("ParseCapabilities(chown, %q) = %v, want 64 with %q", c.name, err, c.msg)
+		}
+	}
+	if caps, err := privdrop.ParseCapabilities(); err != nil || len(caps) != 0 {
+		t.Errorf("ParseCapabilities() = %v, %v", caps, err)
+	}
+	caps, err := privdrop.ParseCapabilities("Net_Bind_Service", "CAP_CHOWN", "cap_net_bind_service", "checkpoint_restore")
+	switch {
+	case runtime.GOOS != "linux":
+		if code(err) != stages.ExitUsage || !strings.Contains(err.Error(), "Linux-only") {
+			t.Errorf("ParseCapabilities on %s = %v, want 64 saying Linux-only", runtime.GOOS, err)
+		}
+	case err != nil:
+		// This test binary may be linked with cgo (package net, -race):
+		// then the names are right but the process cannot keep them.
+		if code(err) != stages.ExitUsage || !strings.Contains(err.Error(), "cgo") || !strings.Contains(err.Error(), "cap_chown,cap_net_bind_service,cap_checkpoint_restore") {
+			t.Errorf("ParseCapabilities = %v, want nil or a 64 about cgo naming the capabilities", err)
+		}
+	case !slices.Equal(caps, []int{0, 10, 40}):
+		t.Errorf("ParseCapabilities = %v, want [0 10 40]", caps)
+	}
+	tg := privdrop.Target{Caps: []int{10, 13}}
+	if s := tg.String(); !strings.HasSuffix(s, "keeping cap_net_bind_service,cap_net_raw") {
+		t.Errorf("String() = %q", s)
 	}
 }
