@@ -105,10 +105,13 @@ func rerunWithoutCgo(t *testing.T) bool {
 
 // report is what the helper daemon saw right after the drop.
 type report struct {
-	Bind    string            // the error binding the port as the dropped user ("" if it worked)
-	Regain  map[string]string // attempt -> error ("" if it succeeded)
-	Dropped string            // DropPrivileges' error
+	Bind   string            // the error binding the port as the dropped user ("" if it worked)
+	Regain map[string]string // attempt -> error ("" if it succeeded)
+	Locked []int             // threads locked before the drop
 }
+
+// lockedThreads is how many threads the helper locks before the drop.
+const lockedThreads = 3
 
 // listenFD is the helper's listening socket, kept open while it lives.
 var listenFD = -1
@@ -158,6 +161,19 @@ func helper() {
 		os.Exit(blivet.ExitCodeOf(err))
 	}
 	var rep report
+	// Threads locked to their goroutines before the drop: each must end
+	// up with the same capabilities as the rest.
+	tids := make(chan int)
+	for i := 0; i < lockedThreads; i++ {
+		go func() {
+			runtime.LockOSThread()
+			tids <- unix.Gettid()
+			select {}
+		}()
+	}
+	for i := 0; i < lockedThreads; i++ {
+		rep.Locked = append(rep.Locked, <-tids)
+	}
 	if err := ctx.DropPrivileges(); err != nil {
 		ctx.ReportError(err)
 	}
@@ -174,7 +190,9 @@ func helper() {
 	if err := ctx.NotifyParent(); err != nil {
 		ctx.ReportError(err)
 	}
-	select {} // until killed
+	for {
+		time.Sleep(time.Hour) // until killed (a bare select{} would be a deadlock to the runtime)
+	}
 }
 
 func needRoot(t *testing.T) {
@@ -283,13 +301,21 @@ func launch(t *testing.T, caps string, port int) (int, report, string) {
 	return pid, rep, stderr.String()
 }
 
-// checkSets checks every thread of pid: uid nobody and each capability
-// set equal to want.
-func checkSets(t *testing.T, pid int, want uint64, inh bool) {
+// checkSets checks every thread of pid, the locked ones among them: uid
+// nobody and each capability set equal to want.
+func checkSets(t *testing.T, pid int, rep report, want uint64, inh bool) {
 	t.Helper()
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(rep.Locked) != lockedThreads {
+		t.Errorf("the daemon locked threads %v, want %d", rep.Locked, lockedThreads)
+	}
+	for _, tid := range rep.Locked {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", pid, tid)); err != nil {
+			t.Errorf("locked thread %d is not a task of daemon %d: %v", tid, pid, err)
+		}
 	}
 	sets := []string{"CapPrm", "CapEff", "CapAmb"}
 	if inh {
@@ -307,8 +333,8 @@ func checkSets(t *testing.T, pid int, want uint64, inh bool) {
 			}
 		}
 	}
-	if len(tasks) < 2 {
-		t.Errorf("only %d thread(s) checked: a Go daemon has several", len(tasks))
+	if len(tasks) <= lockedThreads {
+		t.Errorf("only %d thread(s) checked, want the %d locked ones and the rest", len(tasks), lockedThreads)
 	}
 }
 
@@ -349,7 +375,7 @@ func TestAmbientCapsBindsLowPort(t *testing.T) {
 	if err := dial(port); err != nil {
 		t.Errorf("connecting to the daemon's port %d: %v", port, err)
 	}
-	checkSets(t, pid, 1<<unix.CAP_NET_BIND_SERVICE, true)
+	checkSets(t, pid, rep, 1<<unix.CAP_NET_BIND_SERVICE, true)
 	checkRegainFails(t, rep)
 }
 
@@ -365,7 +391,7 @@ func TestWithoutAmbientCaps(t *testing.T) {
 	if !strings.Contains(rep.Bind, "permission denied") {
 		t.Errorf("binding port %d as nobody without capabilities: %q, want permission denied", port, rep.Bind)
 	}
-	checkSets(t, pid, 0, false)
+	checkSets(t, pid, rep, 0, false)
 	checkRegainFails(t, rep)
 }
 
@@ -381,7 +407,7 @@ func TestAmbientCapsSeveral(t *testing.T) {
 	if rep.Bind != "" {
 		t.Errorf("bind: %s", rep.Bind)
 	}
-	checkSets(t, pid, 1<<unix.CAP_NET_BIND_SERVICE|1<<unix.CAP_NET_RAW, true)
+	checkSets(t, pid, rep, 1<<unix.CAP_NET_BIND_SERVICE|1<<unix.CAP_NET_RAW, true)
 	checkRegainFails(t, rep)
 }
 
