@@ -55,14 +55,17 @@
 //     first entry with the name or id wins; comments, blank and malformed
 //     lines and NIS compat lines ('+' or '-') are skipped. The user's
 //     supplementary groups are the groups that list its name, plus its
-//     primary group. Cost: a few microseconds (BenchmarkResolve).
+//     primary group. Cost: tens of microseconds, mostly the system calls
+//     reading three small files (passwd, group, nsswitch.conf); about the
+//     same as the C library's lookup (BenchmarkResolve).
 //  2. A name or id not found there is asked of the system's NSS
 //     configuration by running getent(1) (`getent passwd NAME|ID`,
 //     `getent group NAME|ID`), found in PATH, then /usr/bin and /bin. This
 //     honours nsswitch.conf: LDAP, sssd, winbind, systemd's userdb (for
 //     example DynamicUser= users). For such a user the supplementary
 //     groups also come from `getent initgroups NAME`. Cost: a fork and
-//     exec, about a millisecond, plus what the directory service takes; a
+//     exec per getent run, 1 to 3 ms, plus what the directory service
+//     takes (BenchmarkResolveGetent, BenchmarkResolveRealGetent); a
 //     getent that does not answer within 30 seconds is an error (67).
 //  3. `getent initgroups` is also asked for a user found in /etc/passwd
 //     when nsswitch.conf's initgroups (or group) line names a source other
