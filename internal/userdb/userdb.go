@@ -100,23 +100,37 @@ func (db *DB) Describe(kind string) string {
 	return file + " or getent " + kind + " (NSS)"
 }
 
-// LookupUser finds a user by name.
+// LookupUser finds a user by name. In the files the name must match
+// exactly; from getent the entry NSS returns is taken as it is, as
+// getpwnam(3) would (a directory may match names without regard to case).
 func (db *DB) LookupUser(name string) (User, error) {
+	if name == "" {
+		return User{}, fmt.Errorf("empty user name: %w", ErrNotFound)
+	}
 	return db.lookupUser(name, -1)
 }
 
 // LookupUserID finds a user by uid.
 func (db *DB) LookupUserID(uid int) (User, error) {
+	if uid < 0 {
+		return User{}, fmt.Errorf("uid %d: %w", uid, ErrNotFound)
+	}
 	return db.lookupUser("", uid)
 }
 
-// LookupGroup finds a group by name.
+// LookupGroup finds a group by name, matched as LookupUser matches users.
 func (db *DB) LookupGroup(name string) (Group, error) {
+	if name == "" {
+		return Group{}, fmt.Errorf("empty group name: %w", ErrNotFound)
+	}
 	return db.lookupGroup(name, -1)
 }
 
 // LookupGroupID finds a group by gid.
 func (db *DB) LookupGroupID(gid int) (Group, error) {
+	if gid < 0 {
+		return Group{}, fmt.Errorf("gid %d: %w", gid, ErrNotFound)
+	}
 	return db.lookupGroup("", gid)
 }
 
@@ -151,7 +165,7 @@ func (db *DB) lookupUser(name string, uid int) (User, error) {
 	}
 	for _, line := range bytes.Split(out, []byte("\n")) {
 		u, valid := parsePasswd(line)
-		if valid && (name != "" && u.Name == name || name == "" && u.UID == uid) {
+		if valid && (name != "" || u.UID == uid) {
 			u.Source = "getent passwd"
 			return u, nil
 		}
@@ -190,7 +204,7 @@ func (db *DB) lookupGroup(name string, gid int) (Group, error) {
 	}
 	for _, line := range bytes.Split(out, []byte("\n")) {
 		g, valid := parseGroup(line)
-		if valid && (name != "" && g.Name == name || name == "" && g.GID == gid) {
+		if valid && (name != "" || g.GID == gid) {
 			g.Source = "getent group"
 			return g, nil
 		}

@@ -208,7 +208,9 @@ func fakeGetent(t *testing.T) (prog, log string) {
 echo "$*" >> '` + log + `'
 case "$1 $2" in
 "passwd ldapuser"|"passwd 5000") echo 'ldapuser:*:5000:5000:LDAP user:/home/ldapuser:/bin/sh' ;;
-"passwd liar") echo 'someoneelse:*:5001:5001::/:/bin/sh' ;;
+"passwd LDAPUSER") echo 'ldapuser:*:5000:5000:LDAP user:/home/ldapuser:/bin/sh' ;;
+"passwd 5002") echo 'someoneelse:*:5003:5003::/:/bin/sh' ;;
+"passwd garbage") echo 'not a passwd line' ;;
 "group ldapgroup"|"group 6001") echo 'ldapgroup:*:6001:ldapuser' ;;
 "initgroups ldapuser") echo 'ldapuser              6001 6002' ;;
 "initgroups alice") echo 'alice                 7000' ;;
@@ -287,9 +289,31 @@ func TestGetentFallback(t *testing.T) {
 	if err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "cannot reach the directory") {
 		t.Errorf("LookupUser(broken) = %v, want getent's failure, not ErrNotFound", err)
 	}
-	_, err = db.LookupUser("liar")
-	if err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "no matching entry") {
-		t.Errorf("LookupUser(liar) = %v, want an error about getent's unmatched answer", err)
+	// A directory that matches names without regard to case: its entry
+	// is taken as NSS gives it, as getpwnam does.
+	if u, err := db.LookupUser("LDAPUSER"); err != nil || u.Name != "ldapuser" || u.UID != 5000 {
+		t.Errorf("LookupUser(LDAPUSER) = %+v, %v; want getent's ldapuser", u, err)
+	}
+	for _, c := range []struct {
+		lookup func() error
+		what   string
+	}{
+		{func() error { _, err := db.LookupUserID(5002); return err }, "an entry for another uid"},
+		{func() error { _, err := db.LookupUser("garbage"); return err }, "a malformed entry"},
+	} {
+		if err := c.lookup(); err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "no matching entry") {
+			t.Errorf("getent answering with %s: %v, want an error (not ErrNotFound)", c.what, err)
+		}
+	}
+	for _, err := range []error{
+		func() error { _, err := db.LookupUser(""); return err }(),
+		func() error { _, err := db.LookupUserID(-1); return err }(),
+		func() error { _, err := db.LookupGroup(""); return err }(),
+		func() error { _, err := db.LookupGroupID(-5); return err }(),
+	} {
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("empty name or negative id: %v, want ErrNotFound", err)
+		}
 	}
 
 	// Names getent could take for options or that no entry can hold are
