@@ -1,6 +1,7 @@
 package blivet
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blivet-go/blivet/privdrop"
 	"github.com/blivet-go/blivet/stages"
 	"github.com/blivet-go/blivet/stages/program"
 )
@@ -171,6 +173,25 @@ func WithChownPaths(chown bool) Option {
 	return option(fmt.Sprintf("WithChownPaths(%v)", chown), func(c *config) { c.ChownPaths = chown })
 }
 
+// WithAmbientCaps keeps the named Linux capabilities across the privilege
+// drop to WithUser: the daemon runs as that user with exactly these
+// capabilities permitted, effective, inheritable and ambient (so a program
+// it executes keeps them too), and no other; root still cannot be regained,
+// and the drop's check verifies both on every thread. For example
+// WithAmbientCaps("net_bind_service") lets a daemon running as nobody bind
+// port 80 after the drop. Names are those of capabilities(7), with or
+// without the "cap_" prefix, in any case. Repeated use accumulates.
+//
+// It is a usage error (64) when a name is unknown or is setuid or setgid,
+// without WithUser, on a system other than Linux, and in a program linked
+// with cgo (build it with CGO_ENABLED=0, or -tags netgo when package net
+// brings cgo in): see privdrop.ParseCapabilities.
+func WithAmbientCaps(names ...string) Option {
+	return option(fmt.Sprintf("WithAmbientCaps(%q)", names), func(c *config) {
+		c.AmbientCaps = append(c.AmbientCaps, names...)
+	})
+}
+
 // WithObserver calls fn for every stage and hook the pipeline runs, in
 // every process generation: for logging, -v output and tests. Repeated
 // use is additive: observers are called in registration order.
@@ -321,6 +342,18 @@ func (c *config) validate() error {
 	for _, id := range []struct{ opt, v string }{{"WithUser", c.User}, {"WithGroup", c.Group}} {
 		if strings.IndexByte(id.v, 0) >= 0 {
 			return usageErr("%s: %q contains a NUL byte", id.opt, id.v)
+		}
+	}
+	if len(c.AmbientCaps) > 0 {
+		if c.User == "" {
+			return usageErr("WithAmbientCaps(%q): capabilities are kept across a drop to a user: add WithUser", c.AmbientCaps)
+		}
+		if _, err := privdrop.ParseCapabilities(c.AmbientCaps...); err != nil {
+			var e *stages.Error
+			if errors.As(err, &e) && e.Err != nil {
+				err = e.Err
+			}
+			return usageErr("WithAmbientCaps: %v", err)
 		}
 	}
 	if c.DropConfigured() && os.Geteuid() != 0 {

@@ -21,9 +21,26 @@ import (
 // setIDs sets the supplementary groups, then real, effective and saved gid,
 // then uid. Package syscall performs each call on every thread (with cgo,
 // through the C library's own all-thread broadcast).
+//
+// With t.Caps, every thread first gets PR_SET_KEEPCAPS, and after the uid
+// change its permitted, effective and inheritable sets are set to exactly
+// t.Caps and each is raised in the ambient set (syscall.AllThreadsSyscall,
+// so not in a program linked with cgo: see ParseCapabilities). The
+// bounding set is left as it is.
 func setIDs(t Target) error {
+	if len(t.Caps) > 0 {
+		if t.UID <= 0 {
+			return stages.Errorf(stageName, stages.ExitUsage, "keeping capabilities %s needs a switch to a user other than root (%s)", capList(t.Caps), t)
+		}
+		if err := keepCaps(true); err != nil {
+			return stages.Errorf(stageName, stages.ExitNoPerm, "keeping capabilities %s across the drop to %s: %w", capList(t.Caps), t, err)
+		}
+	}
 	if err := syscall.Setgroups(t.Groups); err != nil {
 		// Nothing changed yet: the caller may still report it as root.
+		if len(t.Caps) > 0 {
+			_ = keepCaps(false)
+		}
 		return stages.Errorf(stageName, stages.ExitNoPerm, "setgroups(%v) for %s: %w", t.Groups, t, err)
 	}
 	if err := syscall.Setresgid(t.GID, t.GID, t.GID); err != nil {
@@ -34,13 +51,20 @@ func setIDs(t Target) error {
 			return fatal("setresuid(%d) for %s: %w", t.UID, t, err)
 		}
 	}
+	if len(t.Caps) > 0 {
+		if err := setCaps(t.Caps); err != nil {
+			return fatal("keeping capabilities %s after the switch to %s: %w", capList(t.Caps), t, err)
+		}
+	}
 	return nil
 }
 
 // Check verifies the process runs as t: on every thread (read from
 // /proc/self/task/*/status) the real, effective, saved and filesystem gids
 // are t.GID, the supplementary groups are t.Groups and, after a user
-// switch, the uids are t.UID and no capability is left; for a group-only
+// switch, the uids are t.UID and the permitted, effective and ambient
+// capability sets are exactly t.Caps (empty: no capability left; with
+// t.Caps the inheritable set must be exactly t.Caps too); for a group-only
 // target every thread keeps the calling thread's uids. After a switch to a
 // uid other than 0 it then tries to regain uid 0 and gid 0, which must
 // fail. Any mismatch is a Fatal error with exit code 77. Without /proc
@@ -78,8 +102,8 @@ func Check(t Target) error {
 			if err == nil {
 				err = c.match(t, wantUID)
 			}
-			if err == nil && t.UID > 0 && (c.capPrm != 0 || c.capEff != 0 || c.capAmb != 0) {
-				err = fmt.Errorf("capabilities left: permitted %#x, effective %#x, ambient %#x", c.capPrm, c.capEff, c.capAmb)
+			if err == nil && t.UID > 0 {
+				err = c.matchCaps(t.Caps)
 			}
 			if err != nil {
 				return fatal("thread %s after dropping to %s: %w", task.Name(), t, err)
@@ -104,9 +128,9 @@ func Check(t Target) error {
 
 // creds is one thread's identity, as /proc/PID/task/TID/status shows it.
 type creds struct {
-	uid, gid               [4]int // real, effective, saved, filesystem
-	groups                 []int
-	capPrm, capEff, capAmb uint64
+	uid, gid                       [4]int // real, effective, saved, filesystem
+	groups                         []int
+	capInh, capPrm, capEff, capAmb uint64
 }
 
 func (c creds) match(t Target, wantUID int) error {
@@ -125,6 +149,26 @@ func (c creds) match(t Target, wantUID int) error {
 		return fmt.Errorf("supplementary groups are %v, want %v", got, t.Groups)
 	}
 	return nil
+}
+
+// matchCaps checks the capability sets after a switch to a user other
+// than root: permitted, effective and ambient exactly caps, and with caps
+// the inheritable set too (without, it is left as the launcher had it and
+// grants nothing on its own).
+func (c creds) matchCaps(caps []int) error {
+	want := capMask(caps)
+	inh := c.capInh
+	if len(caps) == 0 {
+		inh = want
+	}
+	if c.capPrm == want && c.capEff == want && c.capAmb == want && inh == want {
+		return nil
+	}
+	if len(caps) == 0 {
+		return fmt.Errorf("capabilities left: permitted %#x, effective %#x, ambient %#x", c.capPrm, c.capEff, c.capAmb)
+	}
+	return fmt.Errorf("capabilities are permitted %#x, effective %#x, inheritable %#x, ambient %#x; want exactly %#x (%s)",
+		c.capPrm, c.capEff, c.capInh, c.capAmb, want, capList(caps))
 }
 
 // parseStatus reads the Uid, Gid, Groups and Cap* lines of a
@@ -164,7 +208,7 @@ func parseStatus(data []byte) (creds, error) {
 				c.groups = append(c.groups, g)
 			}
 			seen++
-		case "CapPrm", "CapEff", "CapAmb":
+		case "CapInh", "CapPrm", "CapEff", "CapAmb":
 			if len(f) != 1 {
 				return c, fmt.Errorf("status line %q: want one mask", sc.Text())
 			}
@@ -173,6 +217,8 @@ func parseStatus(data []byte) (creds, error) {
 				return c, fmt.Errorf("status line %q: %w", sc.Text(), err)
 			}
 			switch key {
+			case "CapInh":
+				c.capInh = v
 			case "CapPrm":
 				c.capPrm = v
 			case "CapEff":

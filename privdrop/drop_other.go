@@ -14,6 +14,9 @@ import (
 // setIDs sets the supplementary groups, then the gid, then the uid. As
 // root, setgid and setuid set the real, effective and saved ids.
 func setIDs(t Target) error {
+	if len(t.Caps) > 0 {
+		return stages.Errorf(stageName, stages.ExitUsage, "keeping capabilities %s across the drop to %s: %v", capList(t.Caps), t, capsSupported())
+	}
 	if err := syscall.Setgroups(t.Groups); err != nil {
 		return stages.Errorf(stageName, stages.ExitNoPerm, "setgroups(%v) for %s: %w", t.Groups, t, err)
 	}
@@ -31,8 +34,12 @@ func setIDs(t Target) error {
 // Check verifies the process runs as t: the real and effective ids and the
 // supplementary groups of the calling thread (on these systems credentials
 // belong to the process), and after a switch to a uid other than 0 that
-// uid 0 and gid 0 cannot be regained. Any mismatch is a Fatal 77.
+// uid 0 and gid 0 cannot be regained. Any mismatch is a Fatal 77, and so
+// is a target with Caps (capabilities are Linux's).
 func Check(t Target) error {
+	if len(t.Caps) > 0 {
+		return fatal("checking capabilities %s after dropping to %s: %v", capList(t.Caps), t, capsSupported())
+	}
 	if t.UID >= 0 && (os.Getuid() != t.UID || os.Geteuid() != t.UID) {
 		return fatal("uids are %d/%d after dropping to %s", os.Getuid(), os.Geteuid(), t)
 	}

@@ -159,3 +159,31 @@ func ExampleStage_Run() {
 	}
 	fmt.Println(s.Chowned, s.Dropped) // true true
 }
+
+// Capability names are those of capabilities(7), with or without the
+// "cap_" prefix, in any case; an unknown one is a usage error naming it.
+func ExampleParseCapabilities() {
+	_, err := privdrop.ParseCapabilities("net_bind_servcie")
+	fmt.Println(blivet.ExitCodeOf(err))
+	fmt.Println(err)
+	// Output:
+	// 64
+	// privdrop: unknown capability "net_bind_servcie" (names as in capabilities(7), e.g. net_bind_service)
+}
+
+// Drop by hand keeping a capability: the daemon runs as nobody and may
+// still bind ports below 1024 (Linux, a program without cgo). (Not run: it
+// drops the process's privileges.)
+func ExampleParseCapabilities_drop() {
+	t, err := privdrop.Resolve("nobody", "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if t.Caps, err = privdrop.ParseCapabilities("CAP_NET_BIND_SERVICE"); err != nil {
+		log.Fatal(err) // 64: unknown, setuid/setgid, not Linux, or cgo
+	}
+	if err := privdrop.Drop(t); err != nil {
+		log.Fatal(err) // 77
+	}
+	fmt.Println(t) // user nobody (uid 65534), primary gid 65534, keeping cap_net_bind_service
+}

@@ -20,10 +20,12 @@
 //     package syscall, whose set*id calls act on every thread of the
 //     process on Linux. (golang.org/x/sys/unix.Setgroups is a raw system
 //     call that changes the calling thread only: never use it for this.)
+//     With Config.AmbientCaps (blivet.WithAmbientCaps), on Linux, those
+//     capabilities are kept across the setuid: see "Keeping capabilities".
 //  4. Check: every thread's real, effective, saved and filesystem uid and
 //     gid and its supplementary groups are the target's (Linux reads
-//     /proc/self/task/*/status), no capabilities are left, and an attempt
-//     to regain uid 0 and gid 0 fails.
+//     /proc/self/task/*/status), no capabilities are left but the ones
+//     asked for, and an attempt to regain uid 0 and gid 0 fails.
 //  5. After a user switch, USER, LOGNAME and HOME are set from the passwd
 //     entry, overriding any blivet.WithEnv values for them.
 //
@@ -41,16 +43,71 @@
 //     number and HOME is "/".
 //
 // A string of digits is always an id, never looked up as a name. Names are
-// looked up when the drop runs, not when options are validated: with cgo
-// (the default when a C compiler is present) through the C library, so
-// through the system's NSS configuration (LDAP, systemd-userdb, ...);
-// built without cgo, or with the osusergo tag, only /etc/passwd and
-// /etc/group are read.
+// looked up when the drop runs, not when options are validated.
+//
+// # Where a lookup goes, and what it costs
+//
+// Lookups are pure Go (the package does not use os/user, so importing it
+// never forces cgo: a program built with plain go build stays statically
+// linked):
+//
+//  1. /etc/passwd and /etc/group are read on every lookup (no cache). The
+//     first entry with the name or id wins; comments, blank and malformed
+//     lines and NIS compat lines ('+' or '-') are skipped. The user's
+//     supplementary groups are the groups that list its name, plus its
+//     primary group. Cost: tens of microseconds, mostly the system calls
+//     reading three small files (passwd, group, nsswitch.conf); about the
+//     same as the C library's lookup (BenchmarkResolve).
+//  2. A name or id not found there is asked of the system's NSS
+//     configuration by running getent(1) (`getent passwd NAME|ID`,
+//     `getent group NAME|ID`), found in PATH, then /usr/bin and /bin. This
+//     honours nsswitch.conf: LDAP, sssd, winbind, systemd's userdb (for
+//     example DynamicUser= users). For such a user the supplementary
+//     groups also come from `getent initgroups NAME`. Cost: a fork and
+//     exec per getent run, 1 to 3 ms, plus what the directory service
+//     takes (BenchmarkResolveGetent, BenchmarkResolveRealGetent); a
+//     getent that does not answer within 30 seconds is an error (67).
+//  3. `getent initgroups` is also asked for a user found in /etc/passwd
+//     when nsswitch.conf's initgroups (or group) line names a source other
+//     than files, compat and systemd (sss, ldap, winbind, extrausers, ...),
+//     so such a user keeps its directory groups. With only files, compat
+//     and systemd there, nothing is run for a local user.
+//
+// getent exiting 2 means "not found" (exit code 67); any other failure of
+// getent is reported as such (also 67, with the cause), never taken for
+// "not found". Without a getent program the files are the whole database.
+// A name that the files and NSS both define resolves to the files' entry.
+//
+// Resolve before anything that could make the databases unreadable (a
+// chroot, a mount namespace): Drop takes a resolved Target for that
+// reason.
+//
+// # Keeping capabilities
+//
+// Config.AmbientCaps (blivet.WithAmbientCaps, the CLI's --cap) names Linux
+// capabilities the daemon keeps after the switch to Config.User, for
+// example net_bind_service to bind port 80 as nobody. On every thread:
+// PR_SET_KEEPCAPS before setresuid; after it, the permitted, effective and
+// inheritable sets are set to exactly those capabilities (capset) and each
+// is raised in the ambient set (PR_CAP_AMBIENT_RAISE), so a program the
+// daemon executes keeps them too; the bounding set is left alone. Check
+// then requires the permitted, effective, inheritable and ambient sets of
+// every thread to be exactly those capabilities, and still that uid 0 and
+// gid 0 cannot be regained; setuid and setgid are therefore refused.
+//
+// Capabilities belong to threads, and Go can change every thread only
+// through syscall.AllThreadsSyscall, which a program linked with cgo (a
+// -race build, or package net with cgo available) cannot use. There, and
+// on systems other than Linux, ParseCapabilities and option validation
+// return a usage error (64) saying so; a drop to root or without a user
+// keeping capabilities is 64 too. Build with CGO_ENABLED=0, or with
+// -tags netgo when net is what brings cgo in.
 //
 // # Exit codes
 //
-// An unknown user or group is 67. A failed chown is 73. A failed setgroups,
-// setgid or setuid, or a failed check, is 77. Once any id has changed, a
+// An unknown user or group is 67. A failed chown is 73. An unusable
+// capability request is 64. A failed setgroups, setgid or setuid, a failed
+// capability change, or a failed check, is 77. Once any id has changed, a
 // failure is marked Fatal: the pipeline reports it and ends the process
 // rather than run half-dropped, even when the drop was started by
 // Context.DropPrivileges.
@@ -66,9 +123,9 @@ import (
 
 const stageName = "privdrop"
 
-// Stage is the privilege-drop stage. It reads Config.User, Config.Group and
-// Config.ChownPaths, and does nothing when neither a user nor a group is
-// configured.
+// Stage is the privilege-drop stage. It reads Config.User, Config.Group,
+// Config.ChownPaths and Config.AmbientCaps, and does nothing when neither
+// a user nor a group is configured.
 type Stage struct{}
 
 var _ stages.Stage = (*Stage)(nil)
@@ -88,10 +145,15 @@ func (*Stage) Run(s *stages.State) error {
 	if !c.DropConfigured() || s.Dropped {
 		return nil
 	}
+	caps, err := ParseCapabilities(c.AmbientCaps...)
+	if err != nil {
+		return err
+	}
 	t, err := Resolve(c.User, c.Group)
 	if err != nil {
 		return err
 	}
+	t.Caps = caps
 	if c.ChownPaths && !s.Chowned {
 		if err := chownAll(s, t); err != nil {
 			return err
@@ -152,8 +214,11 @@ func chownAll(s *stages.State, t Target) error {
 // Drop switches the process to t: supplementary groups, gid, then uid
 // (when t has one), all through package syscall so every thread changes.
 // It then checks the result with Check and, after a user switch, sets
-// USER, LOGNAME and HOME. A failure before any id changed is an error with
-// exit code 77; a failure after is the same, marked Fatal.
+// USER, LOGNAME and HOME. With t.Caps (Linux, no cgo) those capabilities
+// are kept, as the package documentation describes; a t.Caps that cannot
+// be kept (a root target, another system) is 64 before anything changes.
+// A failure before any id changed is an error with exit code 77; a failure
+// after is the same, marked Fatal.
 func Drop(t Target) error {
 	if err := setIDs(t); err != nil {
 		return err

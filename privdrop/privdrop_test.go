@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"errors"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
@@ -27,28 +26,6 @@ func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: needs root (chown and set*id need privileges); run the tests as root to cover them")
 	}
-}
-
-func code(err error) int { return stages.ExitCodeOf(err) }
-
-// idGroups asks id(1), which uses the C library's getgrouplist: an oracle
-// independent of os/user.
-func idGroups(t *testing.T, name string) []int {
-	t.Helper()
-	out, err := exec.Command("id", "-G", name).Output()
-	if err != nil {
-		t.Skipf("id -G %s: %v", name, err)
-	}
-	var gs []int
-	for _, f := range strings.Fields(string(out)) {
-		g, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gs = append(gs, g)
-	}
-	slices.Sort(gs)
-	return slices.Compact(gs)
 }
 
 // userWithSupplementaryGroups finds a user listed as a member of some

@@ -3,10 +3,9 @@ package privdrop
 import (
 	"errors"
 	"fmt"
-	"os/user"
-	"slices"
 	"strconv"
 
+	"github.com/blivet-go/blivet/internal/userdb"
 	"github.com/blivet-go/blivet/stages"
 )
 
@@ -27,29 +26,45 @@ type Target struct {
 	// Home is the value of HOME after a user switch: the passwd home
 	// directory, or "/" when there is none.
 	Home string
+	// Caps are Linux capability numbers (see ParseCapabilities) kept
+	// across a switch to a user other than root: afterwards the
+	// permitted, effective, inheritable and ambient sets are exactly
+	// these. Empty: no capability is left. Resolve leaves it empty; the
+	// stage sets it from Config.AmbientCaps.
+	Caps []int
 
 	desc string
 }
 
 // String describes the target for messages, e.g. "user nobody (uid
-// 65534), group nogroup (gid 65534)".
-func (t Target) String() string { return t.desc }
+// 65534), group nogroup (gid 65534)", followed by ", keeping
+// cap_net_bind_service" when Caps are set.
+func (t Target) String() string {
+	if len(t.Caps) > 0 {
+		return t.desc + ", keeping " + capList(t.Caps)
+	}
+	return t.desc
+}
 
 // Resolve turns the configured user and group (names, or strings of digits
 // for ids) into a Target, following the rules in the package
-// documentation. Names are looked up in the user and group databases: with
-// cgo through the C library (the system's NSS), without cgo (or with the
-// osusergo build tag) in /etc/passwd and /etc/group only. An unknown user
-// or group, or a uid without a passwd entry and no group given, is an
-// error with exit code 67; an id out of range is 64.
+// documentation. Names and ids are looked up in /etc/passwd and
+// /etc/group, then, when not found there, through getent(1) (the system's
+// NSS); see the package documentation for where a lookup goes and what it
+// costs. An unknown user or group, or a uid without a passwd entry and no
+// group given, is an error with exit code 67; an id out of range is 64.
 func Resolve(userSpec, groupSpec string) (Target, error) {
+	return resolve(userdb.System(), userSpec, groupSpec)
+}
+
+func resolve(db *userdb.DB, userSpec, groupSpec string) (Target, error) {
 	t := Target{UID: -1, GID: -1}
 	if userSpec == "" && groupSpec == "" {
 		return t, stages.Errorf(stageName, stages.ExitUsage, "no user or group to drop to")
 	}
 	var descs []string
 	if groupSpec != "" {
-		gid, name, err := lookupGroup(groupSpec)
+		gid, name, err := lookupGroup(db, groupSpec)
 		if err != nil {
 			return t, err
 		}
@@ -57,7 +72,7 @@ func Resolve(userSpec, groupSpec string) (Target, error) {
 		descs = append(descs, "group "+name)
 	}
 	if userSpec != "" {
-		u, uid, err := lookupUser(userSpec, groupSpec != "")
+		u, uid, err := lookupUser(db, userSpec, groupSpec != "")
 		if err != nil {
 			return t, err
 		}
@@ -67,33 +82,18 @@ func Resolve(userSpec, groupSpec string) (Target, error) {
 			t.Name, t.Home = strconv.Itoa(uid), "/"
 			descs = append([]string{fmt.Sprintf("uid %d (no passwd entry)", uid)}, descs...)
 		} else {
-			t.Name, t.Home = u.Username, u.HomeDir
+			t.Name, t.Home = u.Name, u.Home
 			if t.Home == "" {
 				t.Home = "/"
 			}
-			primary, err := strconv.Atoi(u.Gid)
-			if err != nil {
-				return t, stages.Errorf(stageName, stages.ExitNoUser, "user %s: primary group %q is not a number", u.Username, u.Gid)
-			}
 			if t.GID < 0 {
-				t.GID = primary
-				descs = append(descs, fmt.Sprintf("primary gid %d", primary))
+				t.GID = u.GID
+				descs = append(descs, fmt.Sprintf("primary gid %d", u.GID))
 			}
-			ids, err := u.GroupIds()
-			if err != nil {
-				return t, stages.Errorf(stageName, stages.ExitNoUser, "listing the groups of user %s in %s: %w", u.Username, groupSource, err)
+			if t.Groups, err = db.GroupIDs(*u); err != nil {
+				return t, stages.Errorf(stageName, stages.ExitNoUser, "listing the groups of user %s in %s: %w", u.Name, db.Describe("group"), err)
 			}
-			t.Groups = append(t.Groups, primary)
-			for _, s := range ids {
-				g, err := strconv.Atoi(s)
-				if err != nil {
-					return t, stages.Errorf(stageName, stages.ExitNoUser, "user %s: group id %q is not a number", u.Username, s)
-				}
-				t.Groups = append(t.Groups, g)
-			}
-			slices.Sort(t.Groups)
-			t.Groups = slices.Compact(t.Groups)
-			descs = append([]string{fmt.Sprintf("user %s (uid %d)", u.Username, uid)}, descs...)
+			descs = append([]string{fmt.Sprintf("user %s (uid %d)", u.Name, uid)}, descs...)
 		}
 	}
 	for i, d := range descs {
@@ -120,58 +120,54 @@ func parseID(kind, s string) (id int, ok bool, err error) {
 	return int(n), true, nil
 }
 
-// lookupUser resolves spec. It returns a nil *user.User for a numeric uid
-// without a passwd entry, which is allowed only when withGroup.
-func lookupUser(spec string, withGroup bool) (*user.User, int, error) {
+// lookupUser resolves spec. It returns a nil *userdb.User for a numeric
+// uid without a passwd entry, which is allowed only when withGroup.
+func lookupUser(db *userdb.DB, spec string, withGroup bool) (*userdb.User, int, error) {
 	uid, numeric, err := parseID("user", spec)
 	if err != nil {
 		return nil, 0, err
 	}
-	var u *user.User
+	var u userdb.User
 	if numeric {
-		u, err = user.LookupId(spec)
+		u, err = db.LookupUserID(uid)
 	} else {
-		u, err = user.Lookup(spec)
+		u, err = db.LookupUser(spec)
 	}
-	var unknownID user.UnknownUserIdError
 	switch {
-	case numeric && errors.As(err, &unknownID):
+	case numeric && errors.Is(err, userdb.ErrNotFound):
 		if !withGroup {
 			return nil, 0, stages.Errorf(stageName, stages.ExitNoUser,
-				"uid %d has no entry in %s: give a group too (WithGroup) to run as a bare uid", uid, userSource)
+				"uid %d has no entry in %s: give a group too (WithGroup) to run as a bare uid", uid, db.Describe("passwd"))
 		}
 		return nil, uid, nil
+	case errors.Is(err, userdb.ErrNotFound):
+		return nil, 0, stages.Errorf(stageName, stages.ExitNoUser, "user %q not found in %s", spec, db.Describe("passwd"))
 	case err != nil:
-		return nil, 0, stages.Errorf(stageName, stages.ExitNoUser, "user %q not found in %s: %w", spec, userSource, err)
+		return nil, 0, stages.Errorf(stageName, stages.ExitNoUser, "user %q: looking it up: %w", spec, err)
 	}
-	if !numeric {
-		if uid, err = strconv.Atoi(u.Uid); err != nil {
-			return nil, 0, stages.Errorf(stageName, stages.ExitNoUser, "user %s: uid %q is not a number", spec, u.Uid)
-		}
-	}
-	return u, uid, nil
+	return &u, u.UID, nil
 }
 
 // lookupGroup resolves spec to a gid and a description. A numeric gid is
 // used as is (it needs no group entry); its name is looked up only for
 // messages.
-func lookupGroup(spec string) (int, string, error) {
+func lookupGroup(db *userdb.DB, spec string) (int, string, error) {
 	gid, numeric, err := parseID("group", spec)
 	if err != nil {
 		return 0, "", err
 	}
 	if numeric {
-		if g, err := user.LookupGroupId(spec); err == nil {
+		if g, err := db.LookupGroupID(gid); err == nil {
 			return gid, fmt.Sprintf("%s (gid %d)", g.Name, gid), nil
 		}
 		return gid, fmt.Sprintf("gid %d", gid), nil
 	}
-	g, err := user.LookupGroup(spec)
-	if err != nil {
-		return 0, "", stages.Errorf(stageName, stages.ExitNoUser, "group %q not found in %s: %w", spec, groupSource, err)
+	g, err := db.LookupGroup(spec)
+	switch {
+	case errors.Is(err, userdb.ErrNotFound):
+		return 0, "", stages.Errorf(stageName, stages.ExitNoUser, "group %q not found in %s", spec, db.Describe("group"))
+	case err != nil:
+		return 0, "", stages.Errorf(stageName, stages.ExitNoUser, "group %q: looking it up: %w", spec, err)
 	}
-	if gid, err = strconv.Atoi(g.Gid); err != nil {
-		return 0, "", stages.Errorf(stageName, stages.ExitNoUser, "group %s: gid %q is not a number", spec, g.Gid)
-	}
-	return gid, fmt.Sprintf("%s (gid %d)", g.Name, gid), nil
+	return g.GID, fmt.Sprintf("%s (gid %d)", g.Name, g.GID), nil
 }

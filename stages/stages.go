@@ -91,8 +91,9 @@ type Config struct {
 	NoLock          bool   // write the pidfile without any lock
 	CleanupOnSignal bool   // remove the pidfile on SIGTERM/SIGINT
 
-	User, Group string // privilege drop target; "" means unchanged
-	ChownPaths  bool   // chown output files and the lockfile before the drop
+	User, Group string   // privilege drop target; "" means unchanged
+	ChownPaths  bool     // chown output files and the lockfile before the drop
+	AmbientCaps []string // Linux capabilities kept across the drop to User (names, see privdrop.ParseCapabilities)
 }
 
 // LockPath returns the file that carries the single-instance lock, or ""
