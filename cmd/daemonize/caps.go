@@ -1,7 +1,4 @@
 
-// MERGE: delete the build constraint above, and caps_pending.go, once
-// blivet.WithAmbientCaps exists (it is written on another branch).
-
 package main
 
 import "github.com/blivet-go/blivet"
