@@ -37,7 +37,7 @@ func ExampleAwait_timeout() {
 	// Output: 75 daemon: not ready after 10ms; no process to signal
 }
 
-// The records are lines starting with "blivet:".
+// The records are lines starting with the wire version, "blivet2".
 func ExampleNewPipe() {
 	r, w, _ := os.Pipe()
 	defer r.Close()
@@ -47,8 +47,8 @@ func ExampleNewPipe() {
 	data, _ := io.ReadAll(r)
 	fmt.Printf("%s", data)
 	// Output:
-	// blivet:pid 4242
-	// blivet:ready
+	// blivet2 pid 4242
+	// blivet2 ready
 }
 
 // The launcher prints the error and exits with its code.

@@ -4,28 +4,37 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/blivet-go/blivet/internal/wire"
 	"github.com/blivet-go/blivet/stages"
 )
 
 func TestAwaitOutcomes(t *testing.T) {
+	// PIDs above any pid_max: no such process, so nothing is waited for.
+	const p1, p2 = 99999942, 99999907
+	rec := func(r wire.Record) string { return string(wire.Encode(r)) }
+	pid := func(n int) string { return rec(wire.Record{Kind: wire.KindPID, PID: n}) }
+	fail := func(stage string, code int, msg string) string {
+		return rec(wire.Record{Kind: wire.KindError, Err: stages.Errorf(stage, code, "%s", msg)})
+	}
 	cases := []struct {
 		name, wire string
 		code       int
 		pid        int
 		msg        string
 	}{
-		{"ready", "blivet:pid 42\nblivet:ready\n", 0, 42, ""},
-		{"error", "blivet:pid 7\nblivet:error 69 \"pidfile\" \"held by \\\"x\\\" 12\"\n", 69, 7, "pidfile: held by \"x\" 12"},
-		{"raw errno", "blivet:error 71 \"setsid\" \"setsid: errno=1\"\n", 71, 0, "setsid: setsid: operation not permitted"},
-		{"eof", "blivet:pid 9\n", 70, 9, "exited before it was ready"},
-		{"exec then eof", "blivet:pid 9\nblivet:exec\n", 0, 9, ""},
-		{"exec then error", "blivet:exec\nblivet:error 66 \"exec\" \"not found\"\n", 66, 0, "exec: not found"},
-		{"crash", "blivet:pid 3\npanic: boom\n\ngoroutine 1 [running]:\n", 70, 3, "panic: boom"},
-		{"bad code", "blivet:error 999 \"x\" \"y\"\n", 70, 0, "x: y"},
-		{"partial record", "blivet:rea", 70, 0, "blivet:rea"},
+		{"ready", pid(p1) + rec(wire.Record{Kind: wire.KindReady}), 0, p1, ""},
+		{"error", pid(p2) + fail("pidfile", 69, "held by \"x\" 12\nsecond line"), 69, p2, "pidfile: held by \"x\" 12\nsecond line"},
+		{"raw errno", rec(wire.Record{Kind: wire.KindRaw, Step: 3, Errno: syscall.EPERM}), 71, 0, "operation not permitted"},
+		{"eof", pid(p1), 70, p1, "exited before it was ready"},
+		{"exec then eof", pid(p1) + rec(wire.Record{Kind: wire.KindExec}), 0, p1, ""},
+		{"exec then error", rec(wire.Record{Kind: wire.KindExec}) + fail("exec", 66, "not found"), 66, 0, "exec: not found"},
+		{"crash", pid(p2) + "panic: boom\n\ngoroutine 1 [running]:\n", 70, p2, "panic: boom"},
+		{"bad code", wire.Version + " error code=999 stage=\"x\" msg=\"y\"\n", 70, 0, "x: y"},
+		{"partial record", wire.Version + " rea", 70, 0, wire.Version + " rea"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
