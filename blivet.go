@@ -235,8 +235,10 @@ func (c *Context) runStep(s step, plan *stages.Plan) (err error) {
 	case plan != nil:
 		return s.stage.(stages.Launcher).Launch(c.state, plan)
 	}
-	if err := stages.RefuseBeforeDrop(c.state, s.stage); err != nil {
-		return err
+	if s.final {
+		if err := stages.RefuseBeforeDrop(c.state, s.name()); err != nil {
+			return err
+		}
 	}
 	return s.stage.Run(c.state)
 }
@@ -343,6 +345,13 @@ func (c *Context) NotifyParent() error {
 	defer c.mu.Unlock()
 	if c.pos >= len(c.p.steps) {
 		return nil
+	}
+	name := "notify"
+	if c.p.finalAt < len(c.p.steps) {
+		name = c.p.steps[c.p.finalAt].owner
+	}
+	if err := stages.RefuseBeforeDrop(c.state, name); err != nil {
+		return err
 	}
 	return c.run(len(c.p.steps), false)
 }

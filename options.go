@@ -379,11 +379,29 @@ func site(skip int) string {
 	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
 }
 
-// applyEdits applies the stage edits to list in order and checks the
-// result: unique stage names, and every hook attached to a stage present.
-func applyEdits(list []Stage, edits []edit) ([]Stage, error) {
+// slot is a stage in the pipeline with the roles it plays there: a
+// replacement takes the role of the stage it replaces (the split before a
+// privilege drop, the rule for Final stages) as well as its own.
+type slot struct {
+	stage       Stage
+	drop, final bool
+}
+
+func newSlot(st Stage) slot {
+	_, drop := st.(stages.Dropper)
+	_, final := st.(stages.Final)
+	return slot{st, drop, final}
+}
+
+// applyEdits applies the stage edits to the default stages in order and
+// checks the result: unique stage names.
+func applyEdits(defaults []Stage, edits []edit) ([]slot, error) {
+	var list []slot
+	for _, st := range defaults {
+		list = append(list, newSlot(st))
+	}
 	for _, e := range edits {
-		i := slices.IndexFunc(list, func(st Stage) bool { return st.Name() == e.target })
+		i := slices.IndexFunc(list, func(s slot) bool { return s.stage.Name() == e.target })
 		if i < 0 {
 			return nil, usageErr("%s: no stage named %q in the pipeline", e.desc, e.target)
 		}
@@ -392,30 +410,32 @@ func applyEdits(list []Stage, edits []edit) ([]Stage, error) {
 		}
 		switch e.op {
 		case "replace":
-			list[i] = e.stage
+			s := newSlot(e.stage)
+			s.drop, s.final = s.drop || list[i].drop, s.final || list[i].final
+			list[i] = s
 		case "before":
-			list = slices.Insert(list, i, e.stage)
+			list = slices.Insert(list, i, newSlot(e.stage))
 		case "after":
-			list = slices.Insert(list, i+1, e.stage)
+			list = slices.Insert(list, i+1, newSlot(e.stage))
 		case "remove":
 			list = slices.Delete(list, i, i+1)
 		}
 	}
 	seen := map[string]bool{}
-	for _, st := range list {
-		if seen[st.Name()] {
-			return nil, usageErr("two stages are named %q", st.Name())
+	for _, s := range list {
+		if seen[s.stage.Name()] {
+			return nil, usageErr("two stages are named %q", s.stage.Name())
 		}
-		seen[st.Name()] = true
+		seen[s.stage.Name()] = true
 	}
 	return list, nil
 }
 
 // checkHooks reports a hook attached to no stage of list, or without a
 // function.
-func checkHooks(list []Stage, hooks []hookSpec) error {
+func checkHooks(list []slot, hooks []hookSpec) error {
 	for _, h := range hooks {
-		if !slices.ContainsFunc(list, func(st Stage) bool { return st.Name() == h.stage }) {
+		if !slices.ContainsFunc(list, func(s slot) bool { return s.stage.Name() == h.stage }) {
 			return usageErr("%s: no stage named %q in the pipeline", h.name(), h.stage)
 		}
 		if h.fn == nil {

@@ -45,9 +45,10 @@ func DefaultStages() []Stage {
 	}
 }
 
-// step is one entry of the flattened pipeline: a stage or a hook.
+// step is one entry of the flattened pipeline: a stage (with its roles)
+// or a hook.
 type step struct {
-	stage Stage
+	slot
 	hook  *hookSpec
 	owner string // the stage this step belongs to
 }
@@ -77,32 +78,32 @@ func build(c *config) (*pipeline, error) {
 	}
 	p := &pipeline{}
 	h := fnv.New64a()
-	for _, st := range list {
+	for _, sl := range list {
+		name := sl.stage.Name()
 		for _, when := range []string{"before", "stage", "after"} {
 			for i := range c.hooks {
-				if hk := &c.hooks[i]; hk.stage == st.Name() && hk.when == when {
-					p.steps = append(p.steps, step{hook: hk, owner: st.Name()})
+				if hk := &c.hooks[i]; hk.stage == name && hk.when == when {
+					p.steps = append(p.steps, step{hook: hk, owner: name})
 					fmt.Fprintln(h, hk.name())
 				}
 			}
 			if when == "stage" {
-				p.steps = append(p.steps, step{stage: st, owner: st.Name()})
-				fmt.Fprintf(h, "stage %s %T\n", st.Name(), st)
+				p.steps = append(p.steps, step{slot: sl, owner: name})
+				fmt.Fprintf(h, "stage %s %T\n", name, sl.stage)
 			}
 		}
 	}
 	p.fingerprint = fmt.Sprintf("%016x", h.Sum64())
-	p.split = p.firstWith(func(st Stage) bool { _, ok := st.(stages.Dropper); return ok })
-	p.finalAt = p.firstWith(func(st Stage) bool { _, ok := st.(stages.Final); return ok })
-	p.split = min(p.split, p.finalAt)
+	p.finalAt = p.firstWith(func(s step) bool { return s.final })
+	p.split = min(p.firstWith(func(s step) bool { return s.drop }), p.finalAt)
 	return p, nil
 }
 
 // firstWith returns the first step (its before-hooks included) of the
 // first stage for which is is true, or len(p.steps).
-func (p *pipeline) firstWith(is func(Stage) bool) int {
+func (p *pipeline) firstWith(is func(step) bool) int {
 	for i, s := range p.steps {
-		if s.stage != nil && is(s.stage) {
+		if s.stage != nil && is(s) {
 			for i > 0 && p.steps[i-1].hook != nil && p.steps[i-1].owner == s.owner {
 				i--
 			}
@@ -158,7 +159,7 @@ func (c *Context) plan(i, stop int) (*stages.Plan, int) {
 		for j := i + 1; j < stop; j, n = j+1, n+1 {
 			s := c.p.steps[j]
 			pl, ok := s.stage.(stages.Planner)
-			if !ok || s.hook != nil || (!dropPlanned && stages.RefuseBeforeDrop(c.state, s.stage) != nil) {
+			if !ok || s.hook != nil || (s.final && !dropPlanned && c.state.PrivilegesPending()) {
 				break
 			}
 			before := len(p.Ops)
@@ -169,9 +170,8 @@ func (c *Context) plan(i, stop int) (*stages.Plan, int) {
 			for k := before; k < len(p.Ops); k++ {
 				p.Ops[k].Stage, p.Ops[k].Step = s.name(), j
 			}
-			_, drop := s.stage.(stages.Dropper)
-			dropPlanned = dropPlanned || drop
-			if _, isFinal := s.stage.(stages.Final); isFinal && final {
+			dropPlanned = dropPlanned || s.drop
+			if s.final && final {
 				return p, n + 1
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/blivet-go/blivet"
-	"github.com/blivet-go/blivet/notify"
 	"github.com/blivet-go/blivet/privdrop"
 	"github.com/blivet-go/blivet/stages"
 )
@@ -569,7 +568,7 @@ func (f *fake) Run(s *stages.State) error {
 	case "privdrop":
 		return f.privdrop(s)
 	case "notify":
-		if err := stages.RefuseBeforeDrop(s, notify.New()); err != nil {
+		if err := stages.RefuseBeforeDrop(s, f.name); err != nil {
 			return err
 		}
 		if s.Line != nil {

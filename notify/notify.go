@@ -137,9 +137,11 @@ type Waiting struct {
 	// the plan and an errno) into that stage's error; nil reports the
 	// errno with exit code 71.
 	Explain func(step int, errno syscall.Errno) error
-	// Child is true when the daemon is the caller's child (Linux, the
-	// launcher exits afterwards): how it ended is learned with wait4.
-	Child bool
+	// EndOf, when set, watches the daemon's end: the channel is closed
+	// when it has ended (every thread), and how then says how ("exited
+	// with status 3"), or "" when that is not known. Without it the end
+	// is polled and how it ended is not known.
+	EndOf func(pid int) (ended <-chan struct{}, how func() string)
 	// AfterExec, when set, is called once the daemon has exec'd a program
 	// (exec pending, then end of file) to wait for that program's own
 	// readiness; ended is closed when the program has ended, and describe
@@ -259,30 +261,50 @@ func (w Waiting) explain(step int, errno syscall.Errno) error {
 }
 
 // watchEnd starts watching pid's end: closed when every thread of it is
-// gone. how says how it ended when the caller is its parent.
+// gone. how says how it ended, when that is known.
 func (w Waiting) watchEnd(pid int) (<-chan struct{}, func() string) {
+	if w.EndOf != nil {
+		return w.EndOf(pid)
+	}
 	ch := make(chan struct{})
-	var status string
 	if pid <= 0 {
 		close(ch)
 		return ch, func() string { return "" }
 	}
 	go func() {
 		defer close(ch)
-		if w.Child {
-			if s, ok := sys.WaitChild(pid); ok {
-				status = s
-				return
-			}
-		}
 		sys.WaitGone(pid, 0)
 	}()
-	return ch, func() string { return status }
+	return ch, func() string { return "" }
+}
+
+// EndFrom returns an EndOf that learns the daemon's end from r, where its
+// waiting parent writes a wire "ended" record (see internal/rawfork), and
+// waits for every thread to be gone.
+func EndFrom(r io.Reader) func(pid int) (<-chan struct{}, func() string) {
+	return func(pid int) (<-chan struct{}, func() string) {
+		ch := make(chan struct{})
+		var how string
+		var mu sync.Mutex
+		go func() {
+			defer close(ch)
+			line, _ := bufio.NewReader(r).ReadString('\n')
+			if rec, ok := wire.Decode(strings.TrimSuffix(line, "\n")); ok && rec.Kind == wire.KindEnded {
+				mu.Lock()
+				how = sys.DescribeStatus(rec.Status)
+				mu.Unlock()
+			}
+			if pid > 0 {
+				sys.WaitGone(pid, 0)
+			}
+		}()
+		return ch, func() string { mu.Lock(); defer mu.Unlock(); return how }
+	}
 }
 
 // describeEnd adds how the daemon ended, when it is known within a moment.
 func (w Waiting) describeEnd(msg string, ended <-chan struct{}, how func() string) string {
-	if !w.Child {
+	if w.EndOf == nil {
 		return msg
 	}
 	select {

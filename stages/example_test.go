@@ -183,10 +183,10 @@ func ExampleState_PrivilegesPending() {
 // configured privilege drop has not run; the pipeline applies the rule.
 func ExampleRefuseBeforeDrop() {
 	s := &stages.State{Config: stages.Config{User: "nobody"}}
-	err := stages.RefuseBeforeDrop(s, notify.New())
+	err := stages.RefuseBeforeDrop(s, notify.New().Name())
 	fmt.Println(stages.ExitCodeOf(err))
 	s.Dropped = true
-	fmt.Println(stages.RefuseBeforeDrop(s, notify.New()))
+	fmt.Println(stages.RefuseBeforeDrop(s, notify.New().Name()))
 	// Output:
 	// 70
 	// <nil>

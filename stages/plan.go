@@ -55,14 +55,15 @@ type Final interface {
 }
 
 // RefuseBeforeDrop is the one rule that a Final stage (saying ready, or
-// running a program) never runs while a configured privilege drop has not
-// run: it returns an error with exit code 70 then, and nil otherwise. The
-// pipeline applies it to every Final stage it runs or plans.
-func RefuseBeforeDrop(s *State, st Stage) error {
-	if _, final := st.(Final); !final || !s.PrivilegesPending() {
+// running a program), here the stage named name, never runs while a
+// configured privilege drop has not run: it returns an error with exit
+// code 70 then, and nil otherwise. The pipeline applies it to every Final
+// stage it runs or plans, and NotifyParent before anything else.
+func RefuseBeforeDrop(s *State, name string) error {
+	if !s.PrivilegesPending() {
 		return nil
 	}
-	return Errorf(st.Name(), ExitSoftware,
+	return Errorf(name, ExitSoftware,
 		"refusing to report ready or run the program before the configured privilege drop (user %q, group %q): call DropPrivileges first",
 		s.Config.User, s.Config.Group)
 }

@@ -46,15 +46,13 @@ func prepareSignals() (done func(), err error) {
 
 // Spawn starts path with argv and env, the child's fd i being files[i]
 // (-1 closes it). With resetSignals, the child starts with an empty signal
-// mask and nothing ignored. With siblingOfCaller (Linux), the child becomes
-// a child of the caller's parent (CLONE_PARENT), so a launcher can wait for
-// its grandchild. It returns the child's PID.
-func Spawn(path string, argv, env []string, files []int, resetSignals, siblingOfCaller bool) (int, error) {
+// mask and nothing ignored. It returns the child's PID.
+func Spawn(path string, argv, env []string, files []int, resetSignals bool) (int, error) {
 	fds := make([]uintptr, len(files))
 	for i, f := range files {
 		fds[i] = uintptr(f)
 	}
-	attr := &syscall.ProcAttr{Env: env, Files: fds, Sys: sysProcAttr(siblingOfCaller)}
+	attr := &syscall.ProcAttr{Env: env, Files: fds}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if resetSignals {

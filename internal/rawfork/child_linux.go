@@ -62,17 +62,19 @@ steps:
 				goto fail
 			}
 		case stages.OpFork:
-			// This process only forks and exits: close, in its own copy of
-			// the fd table, what the daemon does not need, so the daemon's
-			// copy stays small whatever the launcher had open.
-			lo = 0
-			for j = 0; j < len(c.needed); j++ {
-				if c.needed[j] > lo {
-					syscall.RawSyscall(unix.SYS_CLOSE_RANGE, lo, c.needed[j]-1, 0)
+			// This process only forks and exits (or waits): close, in its
+			// own copy of the fd table, what the daemon does not need, so
+			// the daemon's copy stays small whatever the launcher had open.
+			if c.closeUnkept {
+				lo = 0
+				for j = 0; j < len(c.needed); j++ {
+					if c.needed[j] > lo {
+						syscall.RawSyscall(unix.SYS_CLOSE_RANGE, lo, c.needed[j]-1, 0)
+					}
+					lo = c.needed[j] + 1
 				}
-				lo = c.needed[j] + 1
+				syscall.RawSyscall(unix.SYS_CLOSE_RANGE, lo, ^uintptr(0), 0)
 			}
-			syscall.RawSyscall(unix.SYS_CLOSE_RANGE, lo, ^uintptr(0), 0)
 			if c.vfork {
 				pid, e = rawVforkClone(c.flags2)
 				errno = syscall.Errno(e)
@@ -82,8 +84,38 @@ steps:
 			if errno != 0 {
 				goto fail
 			}
+			if pid != 0 && c.waiter >= 0 {
+				// Stay the daemon's parent until the launcher is done with
+				// it: its end is reported on the waiter pipe; the readiness
+				// pipe is the daemon's alone.
+				syscall.RawSyscall(syscall.SYS_CLOSE, c.pipe, 0, 0)
+				for {
+					_, _, errno = syscall.RawSyscall6(syscall.SYS_WAIT4, pid, uintptr(unsafe.Pointer(&c.status)), 0, 0, 0, 0)
+					if errno != syscall.EINTR {
+						break
+					}
+				}
+				v = uintptr(uint32(c.status))
+				syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.waiter), uintptr(unsafe.Pointer(&c.ended[0])), uintptr(len(c.ended)))
+				n = len(c.digits)
+				n--
+				c.digits[n] = '\n'
+				for {
+					n--
+					c.digits[n] = byte('0' + v%10)
+					v /= 10
+					if v == 0 || n == 0 {
+						break
+					}
+				}
+				syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.waiter), uintptr(unsafe.Pointer(&c.digits[n])), uintptr(len(c.digits)-n))
+				syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+			}
 			if pid != 0 {
 				syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+			}
+			if c.waiter >= 0 {
+				syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(c.waiter), 0, 0)
 			}
 			v, _, _ = syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
 			i++

@@ -22,7 +22,10 @@
 // stage's own error.
 package rawfork
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
 
 // ErrUnsupported is returned where plans cannot run without a Go runtime;
 // the caller re-executes the program instead.
@@ -35,10 +38,16 @@ type Options struct {
 	// fails. Leave it false when the caller must be able to give up
 	// waiting: a child stuck in chdir on a dead mount would hold it.
 	Vfork bool
-	// DaemonIsChild makes the daemon a child of the caller (CLONE_PARENT
-	// in the intermediate), so the caller can wait for it and learn how it
-	// ended; init adopts it when the caller exits. Only for a caller that
-	// exits once the outcome is known: a long-lived caller would have to
-	// reap it.
-	DaemonIsChild bool
+	// Waiter, when not nil, keeps the intermediate alive as the daemon's
+	// parent: it waits for the daemon to end and writes how it ended (a
+	// wire "ended" record) to Waiter, so a launcher that is not the
+	// daemon's parent learns it. The caller ends the wait by killing the
+	// intermediate, once the daemon is ready; init then adopts the daemon.
+	// The first fork is then a plain fork (the launcher must not be
+	// suspended while the intermediate waits).
+	Waiter *os.File
+	// CloseUnkept makes the intermediate close every fd the plan does not
+	// use before the second fork, so the daemon's copy of the fd table is
+	// small (Config.CloseFDs).
+	CloseUnkept bool
 }

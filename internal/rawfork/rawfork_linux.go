@@ -67,28 +67,32 @@ type rop struct {
 
 // child is everything launch uses after the fork.
 type child struct {
-	ops    []rop
-	pipe   uintptr
-	needed []uintptr // fds the daemon needs; the intermediate closes the rest
-	flags1 uintptr
-	flags2 uintptr
-	vfork  bool
-	reset  bool
-	mask   uint64
-	dfl    [4]uint64 // a kernel struct sigaction for SIG_DFL
-	old    [4]uint64
-	pidRec []byte
-	exec   []byte
-	nl     []byte
-	empty  []byte
-	cwd    uintptr // AT_FDCWD
-	digits [24]byte
-	stxA   unix.Statx_t
-	stxB   unix.Statx_t
-	ids    [3]uint32
-	groups [256]uint32 // getgroups buffer for CheckGroups
-	caps   [8]uint32   // capget header (2) and two data structs (3 each)
-	keep   [][]byte
+	ops         []rop
+	pipe        uintptr
+	needed      []uintptr // fds the daemon needs; the intermediate closes the rest
+	flags1      uintptr
+	flags2      uintptr
+	vfork       bool
+	reset       bool
+	mask        uint64
+	dfl         [4]uint64 // a kernel struct sigaction for SIG_DFL
+	old         [4]uint64
+	pidRec      []byte
+	exec        []byte
+	nl          []byte
+	empty       []byte
+	cwd         uintptr // AT_FDCWD
+	waiter      int     // -1, or the fd the waiting intermediate reports on
+	ended       []byte  // its record prefix
+	status      int32   // the daemon's wait status
+	closeUnkept bool
+	digits      [24]byte
+	stxA        unix.Statx_t
+	stxB        unix.Statx_t
+	ids         [3]uint32
+	groups      [256]uint32 // getgroups buffer for CheckGroups
+	caps        [8]uint32   // capget header (2) and two data structs (3 each)
+	keep        [][]byte
 }
 
 func (c *child) cstr(s string) (uintptr, error) {
@@ -114,23 +118,25 @@ func (c *child) cstrs(ss []string) ([]uintptr, error) {
 
 // prepare converts p for the raw child.
 func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
-	vfork := o.Vfork
-	c := &child{pipe: uintptr(pipe), vfork: vfork, reset: p.ResetSignals,
+	vfork := o.Vfork && o.Waiter == nil
+	c := &child{pipe: uintptr(pipe), vfork: vfork, reset: p.ResetSignals, waiter: -1, closeUnkept: o.CloseUnkept,
+		ended:  []byte(wire.Version + " ended status="),
 		pidRec: []byte(wire.Version + " pid "), exec: wire.Encode(wire.Record{Kind: wire.KindExec}),
 		nl: []byte("\n"), empty: []byte{0}}
 	cwd := unix.AT_FDCWD
 	c.cwd = uintptr(cwd)
 	c.flags1 = uintptr(syscall.SIGCHLD)
-	// The daemon is the launcher's child (CLONE_PARENT), so the launcher
-	// can wait for it and learn how it ended; init adopts it when the
-	// launcher exits, as after any double fork.
 	c.flags2 = uintptr(syscall.SIGCHLD)
-	if o.DaemonIsChild {
-		c.flags2 |= unix.CLONE_PARENT
-	}
 	if vfork {
 		c.flags1 |= syscall.CLONE_VM | syscall.CLONE_VFORK
+	}
+	if o.Vfork {
+		// The intermediate is suspended until the daemon execs or fails,
+		// then exits or waits for it.
 		c.flags2 |= syscall.CLONE_VM | syscall.CLONE_VFORK
+	}
+	if o.Waiter != nil {
+		c.waiter = int(o.Waiter.Fd())
 	}
 	if len(p.Ops) == 0 || p.Ops[len(p.Ops)-1].Kind != stages.OpExec {
 		return nil, nil, fmt.Errorf("launch plan does not end with an exec")
@@ -180,6 +186,9 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 		}
 	}
 	needed := []uintptr{0, 1, 2, uintptr(pipe)}
+	if o.Waiter != nil {
+		needed = append(needed, o.Waiter.Fd())
+	}
 	for _, k := range p.KeepFDs {
 		needed = append(needed, uintptr(k))
 	}

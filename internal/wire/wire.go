@@ -216,6 +216,7 @@ const (
 	KindExec                  // exec pending: the next end of file means the program runs
 	KindError                 // a failure, with stage and exit code
 	KindRaw                   // a failure of a plan step in a process without a Go runtime
+	KindEnded                 // how the daemon ended, from its waiting parent
 )
 
 // Record is one message on the readiness pipe.
@@ -225,6 +226,8 @@ type Record struct {
 	Err   *stages.Error // KindError
 	Step  int           // KindRaw: the pipeline step that failed
 	Errno syscall.Errno // KindRaw
+	// Status is the daemon's wait status (KindEnded).
+	Status syscall.WaitStatus
 }
 
 // Encode renders r as one line, newline included.
@@ -238,6 +241,8 @@ func Encode(r Record) []byte {
 		b.WriteString(" ready")
 	case KindExec:
 		b.WriteString(" exec")
+	case KindEnded:
+		fmt.Fprintf(&b, " ended status=%d", uint32(r.Status))
 	case KindRaw:
 		b.Write(RawPrefix(r.Step))
 		b.WriteString(strconv.Itoa(int(r.Errno)))
@@ -311,6 +316,9 @@ func Decode(line string) (r Record, ok bool) {
 		return Record{}, false
 	}
 	switch kind {
+	case "ended":
+		st, err := strconv.ParseUint(f["status"], 10, 32)
+		return Record{Kind: KindEnded, Status: syscall.WaitStatus(st)}, err == nil
 	case "raw":
 		step, err1 := strconv.Atoi(f["step"])
 		errno, err2 := strconv.Atoi(f["errno"])

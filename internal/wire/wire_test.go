@@ -51,7 +51,7 @@ func TestDecodeMarkerRejectsForgeries(t *testing.T) {
 }
 
 func TestRecordsRoundTrip(t *testing.T) {
-	for _, r := range []Record{{Kind: KindPID, PID: 123}, {Kind: KindReady}, {Kind: KindExec}, {Kind: KindRaw, Step: 7, Errno: syscall.EACCES}} {
+	for _, r := range []Record{{Kind: KindPID, PID: 123}, {Kind: KindReady}, {Kind: KindExec}, {Kind: KindRaw, Step: 7, Errno: syscall.EACCES}, {Kind: KindEnded, Status: 0x0b00}} {
 		line := Encode(r)
 		if !strings.HasSuffix(string(line), "\n") || strings.Count(string(line), "\n") != 1 {
 			t.Fatalf("%q is not one line", line)

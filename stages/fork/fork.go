@@ -20,17 +20,18 @@
 // after the fork stage that started it.
 //
 // Either way the launcher waits for the daemon's outcome on the readiness
-// pipe. On Linux the daemon is the launcher's child (clone's CLONE_PARENT
-// from the intermediate) while the launcher lives, unless the launcher
-// returns to its caller (WithLauncherReturn): the launcher then learns how
-// a failed daemon ended, and returns only once it is gone. Both stages are
+// pipe, and after a failure returns only once the daemon is gone (every
+// thread, within 5 seconds). The daemon is never the launcher's child.
+// When the launcher waits for the readiness of a program the daemon
+// executes (State.AfterExec), the planned intermediate stays the daemon's
+// parent until the launcher is done, to tell it how the program ended;
+// the launcher then ends it and init adopts the daemon. Both stages are
 // no-ops in foreground mode.
 package fork
 
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"syscall"
 
@@ -109,12 +110,6 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 	return nil
 }
 
-// daemonIsChild reports whether the daemon becomes the launcher's child:
-// on Linux, when the launcher exits once the outcome is known.
-func daemonIsChild(s *stages.State) bool {
-	return runtime.GOOS == "linux" && !s.Config.LauncherReturn
-}
-
 // Launch executes p in raw children and waits for the outcome. A plan that
 // does not end with a program of its own ends by re-executing this one as
 // the daemon, resuming at p.Resume.
@@ -153,14 +148,31 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 	// this thread waits until the daemon execs: cheaper, and nothing to
 	// give up on. With one, a child stuck (in chdir on a dead mount) must
 	// not hold the launcher.
-	opts := rawfork.Options{Vfork: s.Config.ReadyTimeout <= 0, DaemonIsChild: daemonIsChild(s)}
+	opts := rawfork.Options{Vfork: s.Config.ReadyTimeout <= 0, CloseUnkept: s.Config.CloseFDs}
+	var ended *os.File
+	if s.AfterExec != nil {
+		// The intermediate waits for the program and tells how it ended.
+		var werr error
+		ended, opts.Waiter, werr = pipe(minFD(s))
+		if werr != nil {
+			w.Close()
+			return stages.Wrap(st.Name(), stages.ExitOSErr, werr)
+		}
+		defer ended.Close()
+	}
 	pid, err := rawfork.Start(p, w, opts)
 	w.Close()
+	if opts.Waiter != nil {
+		opts.Waiter.Close()
+	}
 	p.Done()
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
 	wait := waiting(s, pid)
+	if ended != nil {
+		wait.EndOf = notify.EndFrom(ended)
+	}
 	wait.Explain = func(i int, errno syscall.Errno) error {
 		if i < 0 || i >= len(p.Ops) {
 			return nil
@@ -174,6 +186,10 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 		return stages.Errorf(op.Stage, stages.ExitOSErr, "%s: %w", describe(op), errno)
 	}
 	out := wait.Await(r)
+	if ended != nil && out.Err == nil {
+		// The program is ready: the waiting intermediate lets it go.
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 	reap(pid)
 	if out.Err != nil {
 		p.Failed() // the daemon is gone: undo what it left behind
@@ -184,7 +200,7 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 
 // waiting is how the launcher waits for the daemon started through pid.
 func waiting(s *stages.State, pid int) notify.Waiting {
-	return notify.Waiting{Timeout: s.Config.ReadyTimeout, PIDHint: pid, Child: daemonIsChild(s), AfterExec: s.AfterExec}
+	return notify.Waiting{Timeout: s.Config.ReadyTimeout, PIDHint: pid, AfterExec: s.AfterExec}
 }
 
 func describe(op stages.Op) string {
@@ -304,7 +320,7 @@ func (st *Stage) spawnIntermediate(s *stages.State) error {
 		files[n] = int(f.Fd())
 	}
 	m := marker(s, "intermediate", s.NextStep, at, exe)
-	pid, err := handover.Spawn(path, os.Args, wire.Environ(os.Environ(), &m), files, s.ResetSignals, false)
+	pid, err := handover.Spawn(path, os.Args, wire.Environ(os.Environ(), &m), files, s.ResetSignals)
 	w.Close()
 	null.Close()
 	if err != nil {
@@ -345,7 +361,7 @@ func (st *Stage) spawnDaemon(s *stages.State) error {
 	}
 	files, at := Layout([3]int{0, 1, 2}, s.KeepFDs, pipe)
 	m := marker(s, "daemon", s.NextStep, at, exe)
-	pid, err := handover.Spawn(path, os.Args, wire.Environ(os.Environ(), &m), files, s.ResetSignals, daemonIsChild(s))
+	pid, err := handover.Spawn(path, os.Args, wire.Environ(os.Environ(), &m), files, s.ResetSignals)
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
