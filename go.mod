@@ -8,4 +8,4 @@ require (
 	golang.org/x/sys v0.35.0
 )
 
-require github.com/spf13/pflag v1.1.0
+require github.com/pborman/getopt/v2 v2.2.0

@@ -13,7 +13,7 @@ import (
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/stages/program"
-	"github.com/spf13/pflag"
+	"github.com/pborman/getopt/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,78 +75,148 @@ type flagValues struct {
 	readyFD int
 }
 
+// flagSet is the option set of one command line: github.com/pborman/getopt
+// (POSIX getopt with GNU long options; it links neither net nor cgo, so
+// the command stays statically linked), plus the options given, in
+// command-line order, for messages.
+type flagSet struct {
+	*getopt.Set
+	given []getopt.Option
+}
+
 // newFlagSet declares every option into c and v. Keep it in step with
 // the man page (docs/daemonize.1) and helpText.
-func newFlagSet(c *cli, v *flagValues) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("daemonize", pflag.ContinueOnError)
-	fs.SetInterspersed(false) // options end at the program: its own flags are its own
-	fs.SetOutput(io.Discard)  // errors are printed by the caller, with exit code 64
-	fs.Usage = func() {}
-	fs.SortFlags = false
-	fs.StringVarP(&c.pidfile, "pidfile", "p", "", "")
-	fs.StringVarP(&c.lockfile, "lock", "l", "", "")
-	fs.BoolVar(&c.noLock, "no-lock", false, "")
-	fs.StringVarP(&c.dir, "chdir", "c", "/", "")
-	fs.StringVarP(&v.umask, "umask", "m", "022", "")
-	fs.StringVarP(&c.stdout, "stdout", "o", "", "")
-	fs.StringVarP(&c.stderr, "stderr", "e", "", "")
-	fs.BoolVarP(&c.appendOut, "append", "a", false, "")
-	fs.StringArrayVarP(&c.env, "env", "E", nil, "") // values kept whole: commas are not separators
-	fs.StringVarP(&c.user, "user", "u", "", "")
-	fs.StringVarP(&c.group, "group", "g", "", "")
-	fs.StringSliceVar(&c.caps, "cap", nil, "") // repeatable, or comma-separated
-	fs.BoolVarP(&c.foreground, "foreground", "f", false, "")
-	fs.BoolVarP(&c.verbose, "verbose", "v", false, "")
-	fs.DurationVar(&c.timeout, "timeout", 0, "")
-	fs.BoolVar(&c.notify, "notify", false, "")
-	fs.IntVar(&v.readyFD, "ready-fd", 0, "")
-	fs.DurationVar(&c.readyAfter, "ready-after", 0, "")
-	fs.BoolVar(&c.status, "status", false, "")
-	fs.BoolVar(&c.stop, "stop", false, "")
-	fs.StringVar(&v.signal, "signal", "", "")
-	fs.BoolVarP(&c.help, "help", "h", false, "")
-	fs.BoolVar(&c.version, "version", false, "")
+func newFlagSet(c *cli, v *flagValues) *flagSet {
+	fs := &flagSet{Set: getopt.New()}
+	fs.SetProgram("daemonize")
+	fs.SetUsage(func() {}) // errors are printed by the caller, with exit code 64
+	c.dir = "/"
+	v.umask = "022"
+	fs.FlagLong(&c.pidfile, "pidfile", 'p')
+	fs.FlagLong(&c.lockfile, "lock", 'l')
+	fs.FlagLong(&c.noLock, "no-lock", 0)
+	fs.FlagLong(&c.dir, "chdir", 'c')
+	fs.FlagLong(&v.umask, "umask", 'm')
+	fs.FlagLong(&c.stdout, "stdout", 'o')
+	fs.FlagLong(&c.stderr, "stderr", 'e')
+	fs.FlagLong(&c.appendOut, "append", 'a')
+	fs.FlagLong((*wholeList)(&c.env), "env", 'E') // values kept whole: commas are not separators
+	fs.FlagLong(&c.user, "user", 'u')
+	fs.FlagLong(&c.group, "group", 'g')
+	fs.FlagLong(&c.caps, "cap", 0) // repeatable, or comma-separated
+	fs.FlagLong(&c.foreground, "foreground", 'f')
+	fs.FlagLong(&c.verbose, "verbose", 'v')
+	fs.FlagLong(&c.timeout, "timeout", 0)
+	fs.FlagLong(&c.notify, "notify", 0)
+	fs.FlagLong((*decimal)(&v.readyFD), "ready-fd", 0)
+	fs.FlagLong(&c.readyAfter, "ready-after", 0)
+	fs.FlagLong(&c.status, "status", 0)
+	fs.FlagLong(&c.stop, "stop", 0)
+	fs.FlagLong(&v.signal, "signal", 0)
+	fs.FlagLong(&c.help, "help", 'h')
+	fs.FlagLong(&c.version, "version", 0)
 	return fs
 }
 
-// flagError turns a pflag parse error into a usage error, keeping pflag's
-// text: it names the flag and the value (invalid argument "soon" for
-// "--timeout" flag: ...).
-func flagError(err error) error { return usagef("%v", err) }
+// parse parses args (without argv[0]) up to the first non-option or "--",
+// recording the options given. Every error it returns is a *usageError.
+func (fs *flagSet) parse(args []string) error {
+	seen := make(map[getopt.Option]bool)
+	var arg string // the argument being parsed (getopt keeps it first in Args)
+	var notLong string
+	err := fs.Getopt(append([]string{"daemonize"}, args...), func(o getopt.Option) bool {
+		if rest := fs.Args(); len(rest) > 0 {
+			arg = rest[0]
+		}
+		// getopt takes --x for -x when no long option is x: refuse it, as
+		// long options are never abbreviated (--e is not --env, nor -e).
+		if name, ok := strings.CutPrefix(arg, "--"); ok {
+			if name, _, _ = strings.Cut(name, "="); name != o.LongName() {
+				notLong = "--" + name
+				return false
+			}
+		}
+		if !seen[o] {
+			seen[o] = true
+			fs.given = append(fs.given, o)
+		}
+		return true
+	})
+	if notLong != "" {
+		return usagef("unknown option %s", notLong)
+	}
+	if err == nil {
+		return nil
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		arg = rest[0]
+	}
+	var ge *getopt.Error
+	if !errors.As(err, &ge) {
+		return usagef("%v", err)
+	}
+	switch ge.ErrorCode {
+	case getopt.UnknownOption:
+		if ge.Name != arg && !strings.HasPrefix(ge.Name, "--") {
+			return usagef("unknown option %s (in %s)", ge.Name, arg) // within a cluster such as -test.v
+		}
+		return usagef("unknown option %s", ge.Name)
+	case getopt.MissingParameter:
+		return usagef("option %s needs an argument", ge.Name)
+	case getopt.Invalid:
+		if o := fs.lookup(ge.Name); o != nil && o.IsFlag() { // --append=maybe
+			return usagef("%s takes no argument (or true or false), not %q", ge.Name, ge.Parameter)
+		}
+		return usagef("invalid argument %q for %s: %v", ge.Parameter, ge.Name, ge.Err)
+	}
+	return usagef("%s: %v", ge.Name, ge.Err)
+}
 
-// checkShortClusters rejects what pflag would accept silently: it skips
-// the rest of a short-option cluster that goes on with "test." (kept for
-// go test's own flags), so -test.v or -atest.v would be ignored where
-// getopt reports -t as unknown. It walks the options as pflag will, up to
-// the first non-option or "--".
-func checkShortClusters(fs *pflag.FlagSet, args []string) error {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--" || len(a) < 2 || a[0] != '-':
-			return nil // the options end here
-		case a[1] == '-':
-			name, _, hasValue := strings.Cut(a[2:], "=")
-			if f := fs.Lookup(name); f != nil && f.NoOptDefVal == "" && !hasValue {
-				i++ // the value is the next argument
-			}
-			continue
-		}
-		for j := 1; j < len(a); j++ {
-			f := fs.ShorthandLookup(a[j : j+1])
-			if f == nil {
-				return usagef("unknown shorthand flag: %q in %s", a[j], a)
-			}
-			if f.NoOptDefVal == "" { // takes a value: the rest of a, or the next argument
-				if j == len(a)-1 {
-					i++
-				}
-				break
-			}
-		}
+// lookup returns the option named -x or --name, nil if there is none.
+func (fs *flagSet) lookup(name string) getopt.Option {
+	if long, ok := strings.CutPrefix(name, "--"); ok {
+		return fs.Lookup(long)
+	}
+	if r := []rune(strings.TrimPrefix(name, "-")); len(r) == 1 {
+		return fs.Lookup(r[0])
 	}
 	return nil
 }
+
+// changed reports whether the long option name was given.
+func (fs *flagSet) changed(name string) bool { return fs.IsSet(name) }
+
+// wholeList is a repeatable option whose every argument is one element,
+// commas included (-E A=1,2 sets A to "1,2").
+type wholeList []string
+
+// Set appends value.
+func (l *wholeList) Set(value string, _ getopt.Option) error {
+	*l = append(*l, value)
+	return nil
+}
+
+// String returns the elements, one per line.
+func (l *wholeList) String() string { return strings.Join(*l, "\n") }
+
+// decimal is an int option read in base 10 only (--ready-fd 010 is 10).
+type decimal int
+
+// Set parses value.
+func (d *decimal) Set(value string, _ getopt.Option) error {
+	n, err := strconv.Atoi(value)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return errors.New("out of range")
+		}
+		return errors.New("not a decimal number")
+	}
+	*d = decimal(n)
+	return nil
+}
+
+// String returns the number in base 10.
+func (d *decimal) String() string { return strconv.Itoa(int(*d)) }
 
 // parseArgs parses the command line (without argv[0]). Every error it
 // returns is a *usageError. With --help or --version it returns early with
@@ -156,18 +226,15 @@ func parseArgs(args []string) (*cli, error) {
 	c := &cli{umask: -1}
 	var v flagValues
 	fs := newFlagSet(c, &v)
-	if err := checkShortClusters(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return nil, err
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, flagError(err)
 	}
 	if c.help || c.version {
 		return c, nil
 	}
 	rest := fs.Args()
-	c.timeoutSet = fs.Changed("timeout")
-	if fs.Changed("umask") {
+	c.timeoutSet = fs.changed("timeout")
+	if fs.changed("umask") {
 		m, err := strconv.ParseUint(v.umask, 8, 32)
 		if err != nil || m > 0o777 {
 			return nil, usagef("-m/--umask: %q is not an octal mode in 0..0777", v.umask)
@@ -182,7 +249,7 @@ func parseArgs(args []string) (*cli, error) {
 		{"stdout", "-o/--stdout", &c.stdout}, {"stderr", "-e/--stderr", &c.stderr},
 		{"chdir", "-c/--chdir", &c.dir},
 	} {
-		if !fs.Changed(p.name) {
+		if !fs.changed(p.name) {
 			continue
 		}
 		if err := checkAbs(p.flag, *p.path); err != nil {
@@ -198,7 +265,7 @@ func parseArgs(args []string) (*cli, error) {
 		// which is what -p alone does.
 		c.lockfile = ""
 	}
-	if fs.Changed("signal") {
+	if fs.changed("signal") {
 		sig, err := parseSignal(v.signal)
 		if err != nil {
 			return nil, err
@@ -246,7 +313,7 @@ func parseArgs(args []string) (*cli, error) {
 		}
 	}
 	for _, id := range []struct{ name, flag, v string }{{"user", "-u/--user", c.user}, {"group", "-g/--group", c.group}} {
-		if fs.Changed(id.name) && (id.v == "" || strings.IndexByte(id.v, 0) >= 0) {
+		if fs.changed(id.name) && (id.v == "" || strings.IndexByte(id.v, 0) >= 0) {
 			return nil, usagef("%s: %q is not a name or id", id.flag, id.v)
 		}
 	}
@@ -256,7 +323,7 @@ func parseArgs(args []string) (*cli, error) {
 	if err := c.checkReadiness(fs, v.readyFD); err != nil {
 		return nil, err
 	}
-	if fs.Changed("cap") {
+	if fs.changed("cap") {
 		if err := c.checkCaps(); err != nil {
 			return nil, err
 		}
@@ -273,13 +340,13 @@ func parseArgs(args []string) (*cli, error) {
 // one, not with -f (nobody waits: the program replaces daemonize), a
 // --ready-fd of 3 or more that no kept descriptor uses, a positive
 // --ready-after shorter than --timeout.
-func (c *cli) checkReadiness(fs *pflag.FlagSet, fd int) error {
+func (c *cli) checkReadiness(fs *flagSet, fd int) error {
 	var given []string
 	if c.notify {
 		given = append(given, "--notify")
 	}
 	for _, name := range []string{"ready-fd", "ready-after"} {
-		if fs.Changed(name) {
+		if fs.changed(name) {
 			given = append(given, "--"+name)
 		}
 	}
@@ -292,7 +359,7 @@ func (c *cli) checkReadiness(fs *pflag.FlagSet, fd int) error {
 	if c.foreground {
 		return usagef("%s does not apply to -f/--foreground: the program replaces daemonize, so nothing waits for it", given[0])
 	}
-	if fs.Changed("ready-fd") {
+	if fs.changed("ready-fd") {
 		switch {
 		case fd < 3:
 			return usagef("--ready-fd: %d is not 3 or more (0, 1 and 2 are the program's stdin, stdout and stderr)", fd)
@@ -304,7 +371,7 @@ func (c *cli) checkReadiness(fs *pflag.FlagSet, fd int) error {
 		}
 		c.readyFD = fd
 	}
-	if fs.Changed("ready-after") {
+	if fs.changed("ready-after") {
 		switch {
 		case c.readyAfter <= 0:
 			return usagef("--ready-after: %v is not a positive duration", c.readyAfter)

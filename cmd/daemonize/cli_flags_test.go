@@ -35,6 +35,10 @@ func TestReadinessFlags(t *testing.T) {
 	if err != nil || c.readyFD != 5 {
 		t.Errorf("--ready-fd 5: %v", err)
 	}
+	c, err = parseArgs([]string{"--ready-fd=010", "/bin/true"})
+	if err != nil || c.readyFD != 10 {
+		t.Errorf("--ready-fd=010 (decimal): %v %v", c, err)
+	}
 	c, err = parseArgs([]string{"--ready-after=1.5s", "--timeout", "10s", "/bin/true"})
 	if err != nil || c.readyAfter != 1500*time.Millisecond {
 		t.Errorf("--ready-after: %v", err)
@@ -107,7 +111,9 @@ func TestNewUsageErrors(t *testing.T) {
 		{[]string{"--ready-fd", "2", "/bin/true"}, "not 3 or more"},
 		{[]string{"--ready-fd", "0", "/bin/true"}, "not 3 or more"},
 		{[]string{"--ready-fd", "-1", "/bin/true"}, "not 3 or more"},
-		{[]string{"--ready-fd", "x", "/bin/true"}, "invalid argument"},
+		{[]string{"--ready-fd", "x", "/bin/true"}, `invalid argument "x" for --ready-fd: not a decimal number`},
+		{[]string{"--ready-fd", "0x10", "/bin/true"}, "not a decimal number"},
+		{[]string{"--ready-fd", "99999999999999999999", "/bin/true"}, "out of range"},
 		{[]string{"--ready-fd", "4", "/bin/true"}, "socket-activation"},
 		{[]string{"--ready-fd", "999999999", "/bin/true"}, "open-file limit"},
 		{[]string{"--ready-after", "0", "/bin/true"}, "positive"},
@@ -120,6 +126,7 @@ func TestNewUsageErrors(t *testing.T) {
 		{[]string{"--status", "--stop", "-p", "/x"}, "conflicts"},
 		{[]string{"--status", "--signal", "HUP", "-p", "/x"}, "conflicts"},
 		{[]string{"--status", "-p", "/x", "-o", "/y"}, "does not take -o/--stdout"},
+		{[]string{"--status", "-a", "-p", "/x", "--cap", "x", "-a"}, "does not take -a/--append, --cap"}, // command-line order, once each
 		{[]string{"--signal", "HUP", "-p", "/x", "--timeout", "1s"}, "does not take --timeout"},
 		{[]string{"--stop", "-p", "/x", "--no-lock"}, "does not take --no-lock"},
 		{[]string{"--stop", "-p", "/x", "--notify"}, "does not take --notify"},
@@ -129,7 +136,7 @@ func TestNewUsageErrors(t *testing.T) {
 		{[]string{"--signal", "0", "-p", "/x"}, "not a signal"},
 		{[]string{"--signal", "-p", "/x"}, "not a signal"},
 		{[]string{"--signal"}, "needs an argument"},
-		{[]string{"-a=false", "/bin/true"}, "unknown shorthand flag: '='"},
+		{[]string{"-a=false", "/bin/true"}, "unknown option -= (in -a=false)"},
 		{[]string{"--no-lock", "-p", "/x", "-l", "/x", "/bin/true"}, "conflicts"},
 	}
 	for _, tt := range tests {

@@ -25,9 +25,14 @@ func TestParseArgs(t *testing.T) {
 				t.Errorf("append %v verbose %v pidfile %q", c.appendOut, c.verbose, c.pidfile)
 			}
 		}},
-		{"-p=/x reads as /x (getopt would read =/x)", []string{"-p=/x.pid", "/bin/true"}, func(t *testing.T, c *cli) {
-			if c.pidfile != "/x.pid" {
-				t.Errorf("pidfile %q", c.pidfile)
+		{"value attached to a short option", []string{"-E", "A=1", "-EB=2", "-m077", "/bin/true"}, func(t *testing.T, c *cli) {
+			if !slices.Equal(c.env, []string{"A=1", "B=2"}) || c.umask != 0o77 {
+				t.Errorf("env %q umask %o", c.env, c.umask)
+			}
+		}},
+		{"long option value with = and commas", []string{"--env=A=1,2", "--env", "B=x,y", "/bin/true"}, func(t *testing.T, c *cli) {
+			if !slices.Equal(c.env, []string{"A=1,2", "B=x,y"}) {
+				t.Errorf("env %q", c.env)
 			}
 		}},
 		{"long options", []string{"--pidfile=/p", "--lock", "/l", "--chdir=/tmp", "--umask", "077", "--env=A=1", "--foreground", "/bin/true"}, func(t *testing.T, c *cli) {
@@ -124,17 +129,24 @@ func TestParseArgsUsageErrors(t *testing.T) {
 	}{
 		{nil, "no program"},
 		{[]string{"-v"}, "no program"},
-		{[]string{"-x", "/bin/true"}, "unknown shorthand flag"},
-		{[]string{"--bogus", "/bin/true"}, "unknown flag"},
-		{[]string{"-test.v", "/bin/true"}, "unknown shorthand flag: 't'"},
-		{[]string{"-atest.v", "/bin/true"}, "unknown shorthand flag: 't'"},
+		{[]string{"-x", "/bin/true"}, "unknown option -x"},
+		{[]string{"--bogus", "/bin/true"}, "unknown option --bogus"},
+		{[]string{"--bogus=1", "/bin/true"}, "unknown option --bogus"},
+		{[]string{"--pid", "/p", "/bin/true"}, "unknown option --pid"}, // no abbreviations
+		{[]string{"--v", "/bin/true"}, "unknown option --v"},           // nor --x for -x
+		{[]string{"-a", "--e=/x", "/bin/true"}, "unknown option --e"},
+		{[]string{"-test.v", "/bin/true"}, "unknown option -t (in -test.v)"},
+		{[]string{"-atest.v", "/bin/true"}, "unknown option -t (in -atest.v)"},
 		{[]string{"-v", "-p", "-test.pid", "/bin/true"}, "absolute"}, // a value, not a flag
 		{[]string{"-p-test.pid", "/bin/true"}, "absolute"},
 		{[]string{"/bin/true", "-p"}, ""}, // not an error: -p belongs to the program
 		{[]string{"/bin/true", "-test.v"}, ""},
 		{[]string{"--pidfile", "/p", "/bin/true", "-test.v"}, ""},
 		{[]string{"--", "-test.v"}, ""},
-		{[]string{"-p"}, "needs an argument"},
+		{[]string{"-p"}, "option -p needs an argument"},
+		{[]string{"--pidfile"}, "option --pidfile needs an argument"},
+		{[]string{"-p=/x.pid", "/bin/true"}, "absolute"}, // as getopt(3): the value is "=/x.pid"
+		{[]string{"--append=maybe", "/bin/true"}, "--append takes no argument"},
 		{[]string{"-p", "rel.pid", "/bin/true"}, "absolute"},
 		{[]string{"-l", "rel", "/bin/true"}, "absolute"},
 		{[]string{"-o", "out.log", "/bin/true"}, "absolute"},
@@ -155,7 +167,7 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{[]string{"-E", "=x", "/bin/true"}, "NAME=VALUE"},
 		{[]string{"-u", "", "/bin/true"}, "name or id"},
 		{[]string{"--timeout", "-1s", "/bin/true"}, "negative"},
-		{[]string{"--timeout", "soon", "/bin/true"}, "invalid argument"},
+		{[]string{"--timeout", "soon", "/bin/true"}, `invalid argument "soon" for --timeout`},
 		{[]string{""}, "empty program"},
 		{[]string{"/bin/echo", "a\x00b"}, "NUL"},
 	}

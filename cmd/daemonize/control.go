@@ -29,7 +29,6 @@ import (
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/pidfile"
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,7 +70,7 @@ func (c *cli) action() string {
 var controlFlags = map[string]bool{"pidfile": true, "lock": true, "verbose": true, "status": true, "stop": true, "signal": true}
 
 // checkControl validates a --status, --stop or --signal command line.
-func (c *cli) checkControl(fs *pflag.FlagSet, rest []string) error {
+func (c *cli) checkControl(fs *flagSet, rest []string) error {
 	act := c.action()
 	if c.status && (c.stop || c.signal != 0) {
 		other := "--stop"
@@ -84,16 +83,17 @@ func (c *cli) checkControl(fs *pflag.FlagSet, rest []string) error {
 		return usagef("%s takes no program (got %q)", act, rest[0])
 	}
 	var bad []string
-	fs.Visit(func(f *pflag.Flag) {
-		if controlFlags[f.Name] || (f.Name == "timeout" && c.stop) {
-			return
+	for _, o := range fs.given {
+		long := o.LongName()
+		if controlFlags[long] || (long == "timeout" && c.stop) {
+			continue
 		}
-		name := "--" + f.Name
-		if f.Shorthand != "" {
-			name = "-" + f.Shorthand + "/" + name
+		name := "--" + long
+		if short := o.ShortName(); short != "" {
+			name = "-" + short + "/" + name
 		}
 		bad = append(bad, name)
-	})
+	}
 	if len(bad) > 0 {
 		return usagef("%s does not take %s", act, strings.Join(bad, ", "))
 	}
