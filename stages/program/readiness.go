@@ -173,7 +173,12 @@ func awaitLine(r *os.File, fd int, deadline time.Time, ended <-chan struct{}) er
 // listen makes the notification socket and sets NOTIFY_SOCKET; the
 // returned function waits for READY=1.
 func (r Readiness) listen() (func(pid int, deadline time.Time, ended <-chan struct{}) error, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	syscall.ForkLock.RLock()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, stages.Wrap(CheckName, stages.ExitOSErr, os.NewSyscallError("socket", err))
 	}
