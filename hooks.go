@@ -1,6 +1,7 @@
 package blivet
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -89,4 +90,31 @@ func (e Event) String() string {
 		s += ": " + e.Err.Error()
 	}
 	return s
+}
+
+// reportPlanned tells the observer about each planned step, once the
+// launcher knows what came of them: the failed one with its error, none
+// after it. Steps up to the second fork ran in the intermediate.
+func (c *Context) reportPlanned(steps []step, p *stages.Plan, outErr error) {
+	if c.observer == nil {
+		return
+	}
+	var failed *Error
+	errors.As(outErr, &failed)
+	role := RoleIntermediate
+	for _, s := range steps {
+		ev := Event{Kind: StageRan, Name: s.name(), Stage: s.owner, Role: role, Planned: true}
+		if failed != nil && failed.Stage == s.name() {
+			ev.Err = failed
+		}
+		c.observer(ev)
+		if ev.Err != nil {
+			return
+		}
+		for _, op := range p.Ops {
+			if op.Stage == s.name() && op.Kind == stages.OpFork {
+				role = RoleDaemon
+			}
+		}
+	}
 }

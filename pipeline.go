@@ -2,8 +2,6 @@ package blivet
 
 import (
 	"errors"
-	"fmt"
-	"hash/fnv"
 	"os"
 
 	"github.com/blivet-go/blivet/internal/wire"
@@ -53,64 +51,11 @@ type step struct {
 	owner string // the stage this step belongs to
 }
 
-func (s step) name() string {
-	if s.hook != nil {
-		return s.hook.name()
-	}
-	return s.stage.Name()
-}
-
 type pipeline struct {
 	steps       []step
 	fingerprint string
 	split       int // Daemonize stops here without WithAutoNotify
 	finalAt     int // DropPrivileges stops here: the first Final stage's first step
-}
-
-// build applies the stage edits and hooks to the default pipeline.
-func build(c *config) (*pipeline, error) {
-	list, err := applyEdits(DefaultStages(), c.edits)
-	if err == nil {
-		err = checkHooks(list, c.hooks)
-	}
-	if err != nil {
-		return nil, err
-	}
-	p := &pipeline{}
-	h := fnv.New64a()
-	for _, sl := range list {
-		name := sl.stage.Name()
-		for _, when := range []string{"before", "stage", "after"} {
-			for i := range c.hooks {
-				if hk := &c.hooks[i]; hk.stage == name && hk.when == when {
-					p.steps = append(p.steps, step{hook: hk, owner: name})
-					fmt.Fprintln(h, hk.name())
-				}
-			}
-			if when == "stage" {
-				p.steps = append(p.steps, step{slot: sl, owner: name})
-				fmt.Fprintf(h, "stage %s %T\n", name, sl.stage)
-			}
-		}
-	}
-	p.fingerprint = fmt.Sprintf("%016x", h.Sum64())
-	p.finalAt = p.firstWith(func(s step) bool { return s.final })
-	p.split = min(p.firstWith(func(s step) bool { return s.drop }), p.finalAt)
-	return p, nil
-}
-
-// firstWith returns the first step (its before-hooks included) of the
-// first stage for which is is true, or len(p.steps).
-func (p *pipeline) firstWith(is func(step) bool) int {
-	for i, s := range p.steps {
-		if s.stage != nil && is(s) {
-			for i > 0 && p.steps[i-1].hook != nil && p.steps[i-1].owner == s.owner {
-				i--
-			}
-			return i
-		}
-	}
-	return len(p.steps)
 }
 
 // run runs steps from c.pos up to (not including) stop. fromDaemonize
@@ -184,38 +129,12 @@ func (c *Context) plan(i, stop int) (*stages.Plan, int) {
 	return nil, 0
 }
 
-// runPlanned runs the Launcher at step i with plan p covering n steps, and
-// reports each planned step to the observer with what came of it.
+// runPlanned runs the Launcher at step i with plan p covering n steps.
 func (c *Context) runPlanned(i int, p *stages.Plan, n int) error {
 	err := c.runStep(c.p.steps[i], p)
 	c.pos = i + 1 + n
-	if out := c.state.Outcome; c.observer != nil && err == nil && out != nil {
-		var failed *Error
-		errors.As(out.Err, &failed)
-		role := RoleIntermediate
-		for j := i + 1; j <= i+n; j++ {
-			s := c.p.steps[j]
-			ev := Event{Kind: StageRan, Name: s.name(), Stage: s.owner, Role: role, Planned: true}
-			if failed != nil && failed.Stage == s.name() {
-				ev.Err = failed
-			}
-			c.observer(ev)
-			if ev.Err != nil {
-				break
-			}
-			if _, ok := s.stage.(stages.Planner); ok && isForkStep(p, j) {
-				role = RoleDaemon
-			}
-		}
+	if err == nil && c.state.Outcome != nil {
+		c.reportPlanned(c.p.steps[i+1:i+1+n], p, c.state.Outcome.Err)
 	}
 	return err
-}
-
-func isForkStep(p *stages.Plan, step int) bool {
-	for _, op := range p.Ops {
-		if op.Step == step && op.Kind == stages.OpFork {
-			return true
-		}
-	}
-	return false
 }
