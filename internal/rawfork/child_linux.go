@@ -35,7 +35,7 @@ func launch(c *child) (pid uintptr, errno syscall.Errno) {
 		cand   uintptr
 		want   uintptr
 	)
-	if c.vfork {
+	if c.flags1&syscall.CLONE_VM != 0 {
 		pid, e = rawVforkClone(c.flags1)
 	} else {
 		pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, c.flags1, 0, 0, 0, 0, 0)
@@ -75,7 +75,7 @@ steps:
 				}
 				syscall.RawSyscall(unix.SYS_CLOSE_RANGE, lo, ^uintptr(0), 0)
 			}
-			if c.vfork {
+			if c.flags2&syscall.CLONE_VM != 0 {
 				pid, e = rawVforkClone(c.flags2)
 				errno = syscall.Errno(e)
 			} else {

@@ -119,7 +119,7 @@ func (c *child) cstrs(ss []string) ([]uintptr, error) {
 // prepare converts p for the raw child.
 func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 	vfork := o.Vfork && o.Waiter == nil
-	c := &child{pipe: uintptr(pipe), vfork: vfork, reset: p.ResetSignals, waiter: -1, closeUnkept: o.CloseUnkept,
+	c := &child{pipe: uintptr(pipe), reset: p.ResetSignals, waiter: -1, closeUnkept: o.CloseUnkept,
 		ended:  []byte(wire.Version + " ended status="),
 		pidRec: []byte(wire.Version + " pid "), exec: wire.Encode(wire.Record{Kind: wire.KindExec}),
 		nl: []byte("\n"), empty: []byte{0}}

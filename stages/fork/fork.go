@@ -162,6 +162,7 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 	}
 	pid, err := rawfork.Start(p, w, opts)
 	w.Close()
+	closePassed(s)
 	if opts.Waiter != nil {
 		opts.Waiter.Close()
 	}
@@ -323,6 +324,7 @@ func (st *Stage) spawnIntermediate(s *stages.State) error {
 	pid, err := handover.Spawn(path, os.Args, wire.Environ(os.Environ(), &m), files, s.ResetSignals)
 	w.Close()
 	null.Close()
+	closePassed(s)
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}

@@ -108,7 +108,9 @@ func (r Readiness) prepare(s *stages.State) error {
 			err = stages.Errorf("program", stages.ExitTempFail, "not ready after %v; sent SIGTERM to the program, PID %d", c.ReadyTimeout, pid)
 		} else if err == errEnded {
 			msg := "the program ended before it was ready"
-			if h := how(); h != "" {
+			if h := how(); strings.HasPrefix(h, "killed") {
+				msg = "the program was " + h + " before it was ready"
+			} else if h != "" {
 				msg = "the program " + h + " before it was ready"
 			}
 			err = stages.Errorf("program", stages.ExitSoftware, "%s", msg)
@@ -165,6 +167,16 @@ func awaitLine(r *os.File, fd int, deadline time.Time, ended <-chan struct{}) er
 			}
 		}
 		return err
+	case <-ended:
+		// A newline written just before the end still counts.
+		select {
+		case err := <-got:
+			if err == nil {
+				return nil
+			}
+		case <-time.After(50 * time.Millisecond):
+		}
+		return errEnded
 	case <-timeout:
 		return errTimeout
 	}
