@@ -1,15 +1,25 @@
 // Package output provides the stage that sends stdout and stderr to files.
 //
-// Files are created with mode 0644 (subject to the umask), truncated unless
+// Files are opened through package internal/safefile, under the rules of
+// docs/security.md: the last path component must not be a symbolic link,
+// a file with other hard links, a directory, a socket or a device other
+// than /dev/null is refused (exit code 73, naming the path and the reason)
+// before anything is truncated, and a named pipe is accepted (the open
+// waits for a reader). Files are created with mode 0644 (subject to the
+// umask), truncated through the descriptor after the checks unless
 // Config.Append, and opened close-on-exec before being moved to fd 1 or 2.
-// The same path for both shares one open file, so lines interleave in order.
-// The paths are recorded for the privilege drop, which hands them to the
-// target user.
+// The same path for both shares one open file, so lines interleave in
+// order. The paths are recorded in State.ChownPaths and, when a privilege
+// drop is configured, the checked descriptors in State.ChownFiles: the
+// drop hands those very files to the target user (fchown).
 package output
 
 import (
 	"os"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/blivet-go/blivet/internal/safefile"
 	"github.com/blivet-go/blivet/internal/sys"
 	"github.com/blivet-go/blivet/stages"
 )
@@ -25,15 +35,26 @@ func New() *Stage { return &Stage{} }
 // Name returns "output".
 func (*Stage) Name() string { return "output" }
 
-// Open opens path for output, appending or truncating.
+// Open opens path for output, appending or truncating, under the rules in
+// the package documentation. Errors are *stages.Error values with code 73
+// naming the "output" stage, the path and the reason; a refused file is
+// neither truncated nor changed.
 func Open(path string, appendTo bool) (*os.File, error) {
-	flags := os.O_WRONLY | os.O_CREATE
-	if appendTo {
-		flags |= os.O_APPEND
-	} else {
-		flags |= os.O_TRUNC
+	f, err := safefile.Open(path, safefile.Spec{
+		Stage:     "output",
+		What:      "output file",
+		Access:    unix.O_WRONLY,
+		Append:    appendTo,
+		Create:    true,
+		Perm:      0o644,
+		Truncate:  !appendTo,
+		Allow:     safefile.Regular | safefile.FIFO | safefile.DevNull,
+		BlockFIFO: true,
+	})
+	if err != nil {
+		return nil, err
 	}
-	return os.OpenFile(path, flags, 0o644)
+	return f.OSFile(), nil
 }
 
 // Run opens the files and moves them onto fds 1 and 2.
@@ -42,6 +63,7 @@ func (*Stage) Run(s *stages.State) error {
 		path string
 		fd   int
 	}{{s.Config.Stdout, 1}, {s.Config.Stderr, 2}}
+	keep := s.Config.DropConfigured()
 	opened := map[string]*os.File{}
 	defer func() {
 		for _, f := range opened {
@@ -56,13 +78,25 @@ func (*Stage) Run(s *stages.State) error {
 		if !ok {
 			var err error
 			if f, err = Open(t.path, s.Config.Append); err != nil {
-				return stages.Wrap("output", stages.ExitCantCreate, err)
+				return err
 			}
 			opened[t.path] = f
-			s.ChownPaths = append(s.ChownPaths, t.path)
 		}
 		if err := sys.Dup2(int(f.Fd()), t.fd); err != nil {
 			return stages.Wrap("output", stages.ExitCantCreate, os.NewSyscallError("dup2", err))
+		}
+	}
+	for _, t := range targets {
+		f, ok := opened[t.path]
+		if !ok {
+			continue
+		}
+		delete(opened, t.path)
+		s.ChownPaths = append(s.ChownPaths, t.path)
+		if keep {
+			s.ChownFiles = append(s.ChownFiles, f)
+		} else {
+			f.Close()
 		}
 	}
 	return nil
