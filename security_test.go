@@ -620,10 +620,10 @@ func fdCount(t *testing.T) int {
 // loadRun starts the "sec" helper with a plain exec.Cmd (blivettest's
 // per-run bookkeeping would dominate at this scale), waits for the
 // launcher and returns its exit code and stderr.
-func loadRun(exe, dir, pidfile string) (int, string, error) {
+func loadRun(exe, dir, pidfile, token string) (int, string, error) {
 	data, _ := json.Marshal(secOpts{Pidfile: pidfile})
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "BLIVETTEST_HELPER=sec", "BLIVETTEST_DIR="+dir, "SEC_OPTS="+string(data), "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), token, "BLIVETTEST_HELPER=sec", "BLIVETTEST_DIR="+dir, "SEC_OPTS="+string(data), "GORACE=atexit_sleep_ms=0")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -655,19 +655,48 @@ func stopDaemon(pid int) error {
 		return err
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-		if err != nil || len(tasks) == 0 {
-			if !blivettest.Alive(pid) {
-				return nil
-			}
-		}
+	for !gone(pid) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			return fmt.Errorf("daemon %d still running 20s after SIGTERM", pid)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	return nil
+}
+
+// gone reports whether every task of pid has ended: the pid is gone, or
+// only its zombie leader is left for init to reap (which may take a while).
+func gone(pid int) bool {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return true
+	}
+	st := procState(pid)
+	return st == 0 || (st == 'Z' && len(tasks) <= 1)
+}
+
+// withToken lists the live processes whose environment holds kv.
+func withToken(kv string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, v := range strings.Split(string(data), "\x00") {
+			if v == kv && !gone(pid) {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // TestLoadConcurrentLaunches: 200 launches at once, on 200 pidfiles, all
@@ -676,6 +705,7 @@ func TestLoadConcurrentLaunches(t *testing.T) {
 	const n = 200
 	exe, _ := os.Executable()
 	dir := t.TempDir()
+	token := "SEC_LOAD=" + filepath.Base(dir) + strconv.Itoa(os.Getpid())
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]string, n)
@@ -692,7 +722,7 @@ func TestLoadConcurrentLaunches(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			pf := filepath.Join(dir, fmt.Sprintf("d%03d.pid", i))
-			code, stderr, err := loadRun(exe, dir, pf)
+			code, stderr, err := loadRun(exe, dir, pf, token)
 			pids[i] = readPid(pf)
 			if err != nil || code != 0 {
 				errs[i] = fmt.Sprintf("launch %d: exit %d, %v, stderr %q", i, code, err, stderr)
@@ -726,6 +756,9 @@ func TestLoadConcurrentLaunches(t *testing.T) {
 	wg.Wait()
 	left, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
 	t.Logf("stopped %d daemons in %v; pidfiles left: %d", n, time.Since(stopStart).Round(time.Millisecond), len(left))
+	if live := withToken(token); len(live) != 0 {
+		t.Errorf("processes of the launches still alive: %v", live)
+	}
 	if len(left) != 0 {
 		t.Errorf("pidfiles left after stop: %v", left)
 	}
@@ -738,6 +771,7 @@ func TestLoadStartStopCycles(t *testing.T) {
 	const cycles, lanes = 1000, 8
 	exe, _ := os.Executable()
 	dir := t.TempDir()
+	token := "SEC_LOAD=" + filepath.Base(dir) + strconv.Itoa(os.Getpid())
 	fdsBefore := fdCount(t)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -750,7 +784,7 @@ func TestLoadStartStopCycles(t *testing.T) {
 			defer wg.Done()
 			pf := filepath.Join(dir, fmt.Sprintf("lane%d.pid", l))
 			for c := l; c < cycles; c += lanes {
-				code, stderr, err := loadRun(exe, dir, pf)
+				code, stderr, err := loadRun(exe, dir, pf, token)
 				p := readPid(pf)
 				mu.Lock()
 				started = append(started, p)
@@ -782,12 +816,7 @@ func TestLoadStartStopCycles(t *testing.T) {
 	}
 	runtime.GC()
 	fdsAfter := fdCount(t)
-	alive := 0
-	for _, p := range started {
-		if blivettest.Alive(p) {
-			alive++
-		}
-	}
+	alive := len(withToken(token)) // by token: the PIDs themselves get reused
 	files, _ := os.ReadDir(dir)
 	var names []string
 	for _, f := range files {
