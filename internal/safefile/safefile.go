@@ -152,7 +152,7 @@ func Open(path string, spec Spec) (*File, error) {
 		if errors.As(err, &r) {
 			return nil, spec.refuse(clean, "%s", r.reason)
 		}
-		return nil, &stages.Error{Stage: spec.Stage, Code: stages.ExitCantCreate, Err: err}
+		return nil, spec.fail("open", clean, err)
 	}
 	f := &File{FD: -1, Dir: dir, Path: clean, Base: base}
 	ok := false
