@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The hostile paths of issue 14 through the command (docs/security.md):
