@@ -29,7 +29,7 @@ import (
 
 // secOpts is the configuration a test hands to the "sec" helper.
 type secOpts struct {
-	User, Stdout, Pidfile, Lockfile string `json:",omitempty"`
+	User, Stdout, Pidfile, Lockfile, Chdir string `json:",omitempty"`
 	// PauseBeforeFork: the launcher stops itself (SIGSTOP) right before
 	// the fork stage, after reporting "paused".
 	PauseBeforeFork bool `json:",omitempty"`
@@ -63,6 +63,9 @@ func init() {
 		}
 		if o.Lockfile != "" {
 			opts = append(opts, blivet.WithLockfile(o.Lockfile))
+		}
+		if o.Chdir != "" {
+			opts = append(opts, blivet.WithChdir(o.Chdir))
 		}
 		opts = append(opts, blivet.WithHookBefore("fork", func(*blivet.State) error {
 			h.Report("before-fork", os.Getpid())
@@ -207,7 +210,8 @@ func secDir(t *testing.T) (dir, home, victim string, check func()) {
 		t.Helper()
 		data, err := os.ReadFile(victim)
 		var now unix.Stat_t
-		if err != nil || string(data) != "precious\n" || unix.Stat(victim, &now) != nil ||
+		serr := unix.Stat(victim, &now)
+		if err != nil || string(data) != "precious\n" || serr != nil ||
 			now.Uid != before.Uid || now.Gid != before.Gid || now.Mode != before.Mode {
 			t.Errorf("victim touched: content %q (%v), uid %d gid %d mode %o; was uid %d gid %d mode %o",
 				data, err, now.Uid, now.Gid, now.Mode, before.Uid, before.Gid, before.Mode)
@@ -267,6 +271,23 @@ func TestHostileOutputPath(t *testing.T) {
 		}
 		r := secLaunch(t, dir, secOpts{User: "nobody", Lockfile: lock})
 		secWant(t, r, blivet.ExitCantCreate, lock, "symbolic link")
+		untouched()
+		secNone(t, r)
+	})
+	t.Run("chdir", func(t *testing.T) {
+		// A working directory reached through the service user's link is
+		// refused: root's cwd never moves where that user points it.
+		t.Parallel()
+		dir, home, victim, untouched := secDir(t)
+		work := filepath.Join(home, "work")
+		if err := os.Symlink(filepath.Dir(victim), work); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(work, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		r := secLaunch(t, dir, secOpts{User: "nobody", Chdir: work})
+		secWant(t, r, blivet.ExitCantCreate, work, "symbolic link owned by uid 65534")
 		untouched()
 		secNone(t, r)
 	})

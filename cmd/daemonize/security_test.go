@@ -44,7 +44,8 @@ func cliSecDir(t *testing.T) (home, victim string, untouched func()) {
 		t.Helper()
 		data, err := os.ReadFile(victim)
 		var now unix.Stat_t
-		if err != nil || string(data) != "precious\n" || unix.Stat(victim, &now) != nil ||
+		serr := unix.Stat(victim, &now)
+		if err != nil || string(data) != "precious\n" || serr != nil ||
 			now.Uid != before.Uid || now.Gid != before.Gid || now.Mode != before.Mode {
 			t.Errorf("victim touched: content %q (%v), uid %d gid %d mode %o", data, err, now.Uid, now.Gid, now.Mode)
 		}

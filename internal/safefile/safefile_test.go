@@ -45,7 +45,8 @@ func victim(t *testing.T, dir string) (string, func()) {
 		t.Helper()
 		data, err := os.ReadFile(v)
 		var now unix.Stat_t
-		if err != nil || string(data) != "precious\n" || unix.Stat(v, &now) != nil ||
+		serr := unix.Stat(v, &now)
+		if err != nil || string(data) != "precious\n" || serr != nil ||
 			now.Uid != before.Uid || now.Gid != before.Gid || now.Mode != before.Mode {
 			t.Errorf("victim touched: %q %v, uid %d gid %d mode %o", data, err, now.Uid, now.Gid, now.Mode)
 		}
