@@ -58,6 +58,16 @@
 // an empty mask. In foreground mode it re-executes in place (same PID) when
 // the process was started with such state.
 //
+// # Files opened as root
+//
+// Output files, the pidfile, the lockfile and the working directory are
+// opened as root before a privilege drop, often in directories the target
+// user controls. None of them is reached through a symbolic link as its
+// last component (nor through a link above it that root does not own), a
+// file with other hard links or a device is refused (exit code 73) before
+// anything is truncated, and the drop changes owners only through the
+// descriptors that were checked. The rules and why: docs/security.md.
+//
 // # Foreground mode
 //
 // WithForeground(true) runs every stage except the forks and setsid in the

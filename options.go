@@ -299,6 +299,14 @@ func (c *config) validate() error {
 	} else if !st.IsDir() {
 		return usageErr("WithChdir: %q is not a directory", c.Dir)
 	}
+	for _, out := range []struct{ opt, path string }{{"WithStdout", c.Stdout}, {"WithStderr", c.Stderr}} {
+		if out.path == "" {
+			continue
+		}
+		if st, err := os.Stat(out.path); err == nil && st.IsDir() {
+			return usageErr("%s: %q is a directory, not an output file", out.opt, out.path)
+		}
+	}
 	if c.Umask < 0 || c.Umask > 0o777 {
 		return usageErr("WithUmask: %#o is not a mode in 0..0777", c.Umask)
 	}

@@ -642,6 +642,7 @@ func (f *fake) privdrop(s *stages.State) error {
 		r.act("setenv USER=%s HOME=%s LOGNAME=%s", tgt.Name, tgt.Home, tgt.Name)
 	}
 	s.Chowned, s.Dropped = s.Chowned || c.ChownPaths, true
+	s.CloseChownFiles() // descriptors a real output or pidfile stage kept for the drop
 	r.mu.Lock()
 	r.drop = d
 	r.mu.Unlock()

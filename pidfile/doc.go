@@ -8,8 +8,9 @@
 //
 // # Taking the lock
 //
-// Acquire opens the file safely, then takes an exclusive, non-blocking
-// flock(2) lock on it:
+// Acquire opens the file safely (through the rules blivet applies to every
+// file it opens as root, see docs/security.md), then takes an exclusive,
+// non-blocking flock(2) lock on it:
 //
 //   - The last path component must not be a symbolic link: the file is
 //     opened with O_NOFOLLOW. Symbolic links higher up (/var/run -> /run)

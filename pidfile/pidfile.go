@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/blivet-go/blivet/internal/safefile"
 	"github.com/blivet-go/blivet/stages"
 	"golang.org/x/sys/unix"
 )
@@ -332,106 +332,24 @@ func (o *opened) close() {
 }
 
 // openSafe opens path for reading and writing under the rules in the
-// package documentation.
+// package documentation, through package safefile (the one implementation
+// of blivet's file-safety rules, see docs/security.md): the last component
+// is never followed, the directory must be private when running as root,
+// and only a regular file with one link or a character device is accepted.
 func openSafe(path string) (*opened, error) {
-	if path == "" || strings.IndexByte(path, 0) >= 0 {
-		return nil, stages.Errorf(stageName, stages.ExitCantCreate, "%q is not a usable file path", path)
-	}
-	clean := filepath.Clean(path)
-	dirPath, base := filepath.Split(clean)
-	if base == "" || base == "." || base == ".." {
-		return nil, stages.Errorf(stageName, stages.ExitCantCreate, "%q does not name a file", path)
-	}
-	if dirPath == "" {
-		dirPath = "."
-	}
-	dir, err := openDir(dirPath)
+	f, err := safefile.Open(path, safefile.Spec{
+		Stage:      stageName,
+		Access:     unix.O_RDWR,
+		Create:     true,
+		Perm:       0o644,
+		Allow:      safefile.Regular | safefile.CharDevice,
+		PrivateDir: true,
+		KeepDir:    true,
+	})
 	if err != nil {
-		return nil, cantCreate(&os.PathError{Op: "open directory", Path: dirPath, Err: err})
+		return nil, err
 	}
-	o := &opened{fd: -1, dir: dir, path: clean, base: base}
-	if os.Geteuid() == 0 {
-		var st unix.Stat_t
-		if err := unix.Fstat(dir, &st); err != nil {
-			o.close()
-			return nil, cantCreate(&os.PathError{Op: "fstat", Path: dirPath, Err: err})
-		}
-		if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
-			o.close()
-			return nil, stages.Errorf(stageName, stages.ExitCantCreate,
-				"refusing %s: running as root, its directory %s must not be writable by group or others unless it is sticky (mode %#o)",
-				clean, dirPath, st.Mode&0o7777)
-		}
-	}
-	fd, err := openat(dir, base, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0o644)
-	if err != nil {
-		var st unix.Stat_t
-		if unix.Fstatat(dir, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			o.close()
-			return nil, stages.Errorf(stageName, stages.ExitCantCreate,
-				"refusing %s: it is a symbolic link (the last path component must not be one)", clean)
-		}
-		o.close()
-		return nil, cantCreate(&os.PathError{Op: "open", Path: clean, Err: err})
-	}
-	o.fd = fd
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		o.close()
-		return nil, cantCreate(&os.PathError{Op: "fstat", Path: clean, Err: err})
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		if st.Nlink > 1 {
-			o.close()
-			return nil, stages.Errorf(stageName, stages.ExitCantCreate,
-				"refusing %s: it has %d hard links (a pidfile must have one)", clean, st.Nlink)
-		}
-	case unix.S_IFCHR:
-	default:
-		o.close()
-		return nil, stages.Errorf(stageName, stages.ExitCantCreate,
-			"refusing %s: not a regular file (mode %v)", clean, modeType(uint32(st.Mode)))
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		o.close()
-		return nil, cantCreate(&os.PathError{Op: "fcntl", Path: clean, Err: err})
-	}
-	return o, nil
-}
-
-func modeType(m uint32) string {
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return "directory"
-	case unix.S_IFIFO:
-		return "named pipe"
-	case unix.S_IFSOCK:
-		return "socket"
-	case unix.S_IFBLK:
-		return "block device"
-	case unix.S_IFLNK:
-		return "symbolic link"
-	}
-	return fmt.Sprintf("%#o", m&unix.S_IFMT)
-}
-
-func openDir(path string) (int, error) {
-	for {
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			return fd, err
-		}
-	}
-}
-
-func openat(dir int, name string, flags int, mode uint32) (int, error) {
-	for {
-		fd, err := unix.Openat(dir, name, flags, mode)
-		if err != unix.EINTR {
-			return fd, err
-		}
-	}
+	return &opened{fd: f.FD, dir: f.Dir, path: f.Path, base: f.Base}, nil
 }
 
 func flock(fd, how int) error {

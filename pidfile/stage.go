@@ -8,8 +8,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/blivet-go/blivet/stages"
 	"golang.org/x/sys/unix"
+
+	"github.com/blivet-go/blivet/stages"
 )
 
 // Stage is the pipeline stage that takes the single-instance lock and
@@ -30,7 +31,8 @@ func (*Stage) Name() string { return stageName }
 // lockfile is configured or NoLock is set), then writes os.Getpid() to the
 // pidfile: through the locked descriptor when the pidfile is the lock, by
 // Write otherwise. It records the lock in State.LockFile and State.OwnFDs
-// and a standalone lockfile in State.ChownPaths (never the pidfile), and
+// and a standalone lockfile in State.ChownPaths (never the pidfile), with a
+// descriptor of it in State.ChownFiles when a drop is configured, and
 // registers the cleanup that removes the pidfile (or, where removal is not
 // permitted, empties it) and then unlocks. With
 // Config.CleanupOnSignal it finally installs the SIGTERM/SIGINT handling
@@ -78,6 +80,13 @@ func (*Stage) Run(s *stages.State) error {
 		s.OwnFDs = append(s.OwnFDs, int(s.LockFile.Fd()))
 		if lockPath != c.Pidfile {
 			s.ChownPaths = append(s.ChownPaths, lockPath)
+			if c.DropConfigured() {
+				// The drop hands over the file locked here, through a
+				// descriptor of its own (closing that copy keeps the lock).
+				if fd, err := unix.FcntlInt(s.LockFile.Fd(), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+					s.ChownFiles = append(s.ChownFiles, os.NewFile(uintptr(fd), lock.Path()))
+				}
+			}
 		}
 	}
 

@@ -233,34 +233,3 @@ func parseStatus(data []byte) (creds, error) {
 	}
 	return c, sc.Err()
 }
-
-// errIsPidfile refuses to hand the pidfile over (see the pidfile package).
-var errIsPidfile = errors.New("it is the pidfile, which stays with the user that created it")
-
-// chownRegular hands path to uid (-1: unchanged) and gid when it is a
-// regular file. It opens the path once (O_PATH, following symbolic links
-// like the output stage did) and changes the file it opened, so the file
-// checked is the file changed.
-func chownRegular(path string, uid, gid int, pidfile os.FileInfo) error {
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return &os.PathError{Op: "stat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil // a device, fifo or socket is not the daemon's to own
-	}
-	if pidfile != nil {
-		if ps, ok := pidfile.Sys().(*syscall.Stat_t); ok && uint64(ps.Dev) == uint64(st.Dev) && ps.Ino == st.Ino {
-			return errIsPidfile
-		}
-	}
-	if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
-		return &os.PathError{Op: "chown", Path: path, Err: err}
-	}
-	return nil
-}

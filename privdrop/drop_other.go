@@ -3,7 +3,6 @@
 package privdrop
 
 import (
-	"errors"
 	"os"
 	"slices"
 	"syscall"
@@ -71,22 +70,4 @@ func Check(t Target) error {
 		}
 	}
 	return nil
-}
-
-var errIsPidfile = errors.New("it is the pidfile, which stays with the user that created it")
-
-// chownRegular hands path to uid (-1: unchanged) and gid when it is a
-// regular file.
-func chownRegular(path string, uid, gid int, pidfile os.FileInfo) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return nil
-	}
-	if pidfile != nil && os.SameFile(st, pidfile) {
-		return errIsPidfile
-	}
-	return os.Chown(path, uid, gid)
 }

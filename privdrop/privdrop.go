@@ -8,13 +8,18 @@
 // The stage runs, in the daemon:
 //
 //  1. Resolve the configured user and group (see Resolve).
-//  2. Chown: hand the output files and a standalone lockfile
-//     (State.ChownPaths) to the target user and group, unless
-//     Config.ChownPaths is false or Chown already ran. The pidfile is never
-//     handed over: a pidfile owned by the daemon would let a compromised
-//     daemon aim root's kill(1) at any process. Only regular files are
-//     changed; a device such as /dev/null given as an output file keeps its
-//     owner. A failed chown is exit code 73 and happens before any id
+//  2. Chown: hand the output files and a standalone lockfile to the target
+//     user and group, unless Config.ChownPaths is false or Chown already
+//     ran. The owner changes through the descriptors the output and pidfile
+//     stages opened and checked (State.ChownFiles, fchown(2)), never by
+//     path; a path recorded without a descriptor (State.ChownPaths) is
+//     opened again under the same rules (package internal/safefile,
+//     docs/security.md: no symbolic link as the last component, no file
+//     with other hard links). The pidfile is never handed over: a pidfile
+//     owned by the daemon would let a compromised daemon aim root's kill(1)
+//     at any process. Only regular files are changed; a device such as
+//     /dev/null or a named pipe given as an output file keeps its owner. A
+//     failed or refused chown is exit code 73 and happens before any id
 //     changes, so the process is still fully root and may report it.
 //  3. setgroups, setgid, setuid (real, effective and saved ids), through
 //     package syscall, whose set*id calls act on every thread of the
@@ -118,8 +123,14 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/blivet-go/blivet/internal/safefile"
 	"github.com/blivet-go/blivet/stages"
 )
+
+// errIsPidfile refuses to hand the pidfile over (see the pidfile package).
+var errIsPidfile = errors.New("it is the pidfile, which stays with the user that created it")
 
 const stageName = "privdrop"
 
@@ -159,6 +170,9 @@ func (*Stage) Run(s *stages.State) error {
 			return err
 		}
 	}
+	// Whatever was handed over (or not), the descriptors kept for it are
+	// not needed any more.
+	s.CloseChownFiles()
 	if err := Drop(t); err != nil {
 		return err
 	}
@@ -171,8 +185,11 @@ func (*Stage) Run(s *stages.State) error {
 // It does nothing when no drop is configured or it already ran, and it
 // ignores Config.ChownPaths: calling it is the explicit request. Only
 // regular files are changed (a device like /dev/null keeps its owner), and
-// a path that names the same file as the pidfile is refused. Paths are
-// followed through symbolic links, as the output stage opened them.
+// a path that names the same file as the pidfile is refused. The files are
+// changed through the descriptors in s.ChownFiles (closed afterwards), and
+// a path in s.ChownPaths without one is reopened under the rules of
+// docs/security.md: a symbolic link as its last component or a file with
+// several hard links is refused (73), nothing is created or truncated.
 //
 // Any failure is exit code 73 (67 for an unknown user or group); the ids
 // of the process are not touched, whatever happens.
@@ -188,23 +205,54 @@ func Chown(s *stages.State) error {
 }
 
 func chownAll(s *stages.State, t Target) error {
-	var pidfile os.FileInfo
-	if s.Config.Pidfile != "" {
-		pidfile, _ = os.Stat(s.Config.Pidfile)
-	}
+	defer s.CloseChownFiles()
+	var pid unix.Stat_t
+	havePid := s.Config.Pidfile != "" && unix.Stat(s.Config.Pidfile, &pid) == nil
 	done := map[string]bool{}
+	hand := func(fd int, p string) error {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", p, t, &os.PathError{Op: "fstat", Path: p, Err: err})
+		}
+		if havePid && st.Dev == pid.Dev && st.Ino == pid.Ino {
+			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", p, t, errIsPidfile)
+		}
+		_, err := safefile.Chown(fd, p, t.UID, t.GID, stageName)
+		return err
+	}
+	// The descriptors the stages opened and checked are the files changed.
+	for _, f := range s.ChownFiles {
+		p := filepath.Clean(f.Name())
+		if done[p] {
+			continue
+		}
+		done[p] = true
+		if err := hand(int(f.Fd()), p); err != nil {
+			return err
+		}
+	}
+	// A path recorded without its descriptor is opened again under the
+	// same rules (never following its last component, refusing other
+	// names), read-only and without creating or truncating anything.
 	for _, p := range s.ChownPaths {
 		p = filepath.Clean(p)
 		if done[p] {
 			continue
 		}
 		done[p] = true
-		if err := chownRegular(p, t.UID, t.GID, pidfile); err != nil {
-			var e *stages.Error
-			if errors.As(err, &e) {
-				return err
-			}
-			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", p, t, err)
+		f, err := safefile.Open(p, safefile.Spec{
+			Stage:  stageName,
+			What:   "file to hand over",
+			Access: unix.O_RDONLY,
+			Allow:  safefile.Regular | safefile.FIFO | safefile.DevNull,
+		})
+		if err != nil {
+			return err
+		}
+		err = hand(f.FD, p)
+		f.Close()
+		if err != nil {
+			return err
 		}
 	}
 	s.Chowned = true

@@ -246,17 +246,34 @@ func TestChownRefusals(t *testing.T) {
 	if err := os.WriteFile(pid, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	alias := filepath.Join(dir, "alias.log")
-	if err := os.Symlink(pid, alias); err != nil {
-		t.Fatal(err)
-	}
-	s := &stages.State{Config: stages.Config{User: "nobody", Pidfile: pid, ChownPaths: true}, ChownPaths: []string{alias}}
+	s := &stages.State{Config: stages.Config{User: "nobody", Pidfile: pid, ChownPaths: true}, ChownPaths: []string{pid}}
 	err := privdrop.New().Run(s)
 	if code(err) != stages.ExitCantCreate || !strings.Contains(err.Error(), "pidfile") {
 		t.Errorf("chown of a path that is the pidfile: %v, want 73 naming the pidfile", err)
 	}
 	if u, _ := owner(t, pid); u != 0 || s.Chowned || s.Dropped || os.Geteuid() != 0 {
 		t.Errorf("pidfile owner %d, Chowned %v, Dropped %v, euid %d", u, s.Chowned, s.Dropped, os.Geteuid())
+	}
+
+	// Another name for a file is never followed to it: a symbolic link
+	// (last component) and a hard link are refused, the file keeps its owner.
+	alias := filepath.Join(dir, "alias.log")
+	if err := os.Symlink(pid, alias); err != nil {
+		t.Fatal(err)
+	}
+	hard := filepath.Join(dir, "hard.log")
+	if err := os.Link(pid, hard); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{alias: "symbolic link", hard: "has 2 hard links"} {
+		s := &stages.State{Config: stages.Config{User: "nobody", ChownPaths: true}, ChownPaths: []string{p}}
+		err := privdrop.New().Run(s)
+		if code(err) != stages.ExitCantCreate || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), p) {
+			t.Errorf("chown of %s: %v, want 73 naming it and %q", p, err, want)
+		}
+		if u, _ := owner(t, pid); u != 0 || s.Chowned || s.Dropped || os.Geteuid() != 0 {
+			t.Errorf("%s: target owner %d, Chowned %v, Dropped %v, euid %d", p, u, s.Chowned, s.Dropped, os.Geteuid())
+		}
 	}
 
 	gone := filepath.Join(dir, "gone.log")

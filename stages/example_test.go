@@ -191,3 +191,17 @@ func ExampleRefuseBeforeDrop() {
 	// 70
 	// <nil>
 }
+
+// A stage that replaces privdrop releases the descriptors the output and
+// pidfile stages kept for the drop (State.ChownFiles) once it is done.
+func ExampleState_CloseChownFiles() {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s := &stages.State{ChownPaths: []string{os.DevNull}, ChownFiles: []*os.File{f}}
+	s.CloseChownFiles()
+	fmt.Println(len(s.ChownFiles), s.ChownPaths)
+	// Output: 0 [/dev/null]
+}

@@ -198,8 +198,17 @@ type State struct {
 	// LockFile is the open, locked lockfile, if any.
 	LockFile *os.File
 	// ChownPaths are the files the privilege drop hands to the target user
-	// (output files, a standalone lockfile; never the pidfile).
+	// (output files, a standalone lockfile; never the pidfile), by path,
+	// for messages and records. A path without a descriptor in ChownFiles
+	// is reopened under the rules of docs/security.md before its owner
+	// changes.
 	ChownPaths []string
+	// ChownFiles are the open, checked descriptors of the files in
+	// ChownPaths (close-on-exec; named by their path): the privilege drop
+	// changes the owner through them (fchown), never by path, so the file
+	// checked when it was opened is the file handed over. The drop closes
+	// them (CloseChownFiles).
+	ChownFiles []*os.File
 	// Chowned is true once ChownPaths have been handed to the target user.
 	Chowned bool
 	// Dropped is true once privileges have been dropped.
@@ -229,3 +238,13 @@ func (s *State) Detached() bool { return s.Line != nil }
 
 // PrivilegesPending reports whether a drop is configured but has not run.
 func (s *State) PrivilegesPending() bool { return s.Config.DropConfigured() && !s.Dropped }
+
+// CloseChownFiles closes State.ChownFiles and forgets them. The privilege
+// drop calls it once the files were handed over (or not); a stage that
+// replaces privdrop should call it too.
+func (s *State) CloseChownFiles() {
+	for _, f := range s.ChownFiles {
+		_ = f.Close()
+	}
+	s.ChownFiles = nil
+}

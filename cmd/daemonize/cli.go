@@ -295,6 +295,9 @@ func parseArgs(args []string) (*cli, error) {
 		if out.flag == "-e/--stderr" && c.stderrDerived {
 			what = "the stderr path derived from -o"
 		}
+		if st, err := os.Stat(out.path); err == nil && st.IsDir() {
+			return nil, usagef("%s: %s is a directory, not an output file", what, out.path)
+		}
 		for _, f := range []struct{ flag, path string }{{"the pidfile", c.pidfile}, {"the lockfile", c.lockfile}} {
 			if f.path != "" && f.path == out.path {
 				return nil, usagef("%s (%s) is also %s", what, out.path, f.flag)

@@ -5,6 +5,7 @@
 package sys
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -25,6 +26,9 @@ func Executable() (string, ExeID, error) {
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
+		if err == unix.ENOENT && path == "/proc/self/exe" {
+			return "", ExeID{}, fmt.Errorf("%w (re-executing the program needs /proc mounted)", &os.PathError{Op: "stat", Path: path, Err: err})
+		}
 		return "", ExeID{}, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
 	return path, ExeID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)}, nil

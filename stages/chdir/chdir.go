@@ -1,10 +1,21 @@
 // Package chdir provides the stage that changes the working directory, so
 // the daemon does not keep a mount point busy ("/" by default).
+//
+// The directory is opened one component at a time (package
+// internal/safefile, docs/security.md): a symbolic link on the way is
+// followed only when root (or the effective user) owns it, so a link
+// planted by another user cannot move root's working directory somewhere
+// else; the process then changes to the descriptor it opened (fchdir).
+// Such a refusal is exit code 73; any other failure is 71.
 package chdir
 
 import (
+	"errors"
 	"os"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/blivet-go/blivet/internal/safefile"
 	"github.com/blivet-go/blivet/stages"
 )
 
@@ -32,5 +43,17 @@ func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
 
 // Run changes the working directory.
 func (*Stage) Run(s *stages.State) error {
-	return stages.Wrap(Name, stages.ExitOSErr, os.Chdir(s.Config.Dir))
+	fd, err := safefile.OpenDir(s.Config.Dir, "chdir", "working directory")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return &stages.Error{Stage: Name, Code: stages.ExitOSErr, Err: pe}
+		}
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchdir(fd); err != nil {
+		return &stages.Error{Stage: Name, Code: stages.ExitOSErr, Err: &os.PathError{Op: "chdir", Path: s.Config.Dir, Err: err}}
+	}
+	return nil
 }

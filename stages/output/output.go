@@ -1,15 +1,25 @@
 // Package output provides the stage that sends stdout and stderr to files.
 //
-// Files are created with mode 0644 (subject to the umask), truncated unless
+// Files are opened through package internal/safefile, under the rules of
+// docs/security.md: the last path component must not be a symbolic link,
+// a file with other hard links, a directory, a socket or a device other
+// than /dev/null is refused (exit code 73, naming the path and the reason)
+// before anything is truncated, and a named pipe is accepted (the open
+// waits for a reader). Files are created with mode 0644 (subject to the
+// umask), truncated through the descriptor after the checks unless
 // Config.Append, and opened close-on-exec before being moved to fd 1 or 2.
-// The same path for both shares one open file, so lines interleave in order.
-// The paths are recorded for the privilege drop, which hands them to the
-// target user.
+// The same path for both shares one open file, so lines interleave in
+// order. The paths are recorded in State.ChownPaths and, when a privilege
+// drop is configured, the checked descriptors in State.ChownFiles: the
+// drop hands those very files to the target user (fchown).
 package output
 
 import (
 	"os"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/blivet-go/blivet/internal/safefile"
 	"github.com/blivet-go/blivet/internal/sys"
 	"github.com/blivet-go/blivet/stages"
 )
@@ -45,7 +55,6 @@ func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
 		}
 	}
 	opened := map[string]*os.File{}
-	var chown []string
 	for i, path := range []string{s.Config.Stdout, s.Config.Stderr} {
 		if path == "" {
 			continue
@@ -57,27 +66,46 @@ func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
 				for _, f := range opened {
 					f.Close()
 				}
-				return stages.Wrap(Name, stages.ExitCantCreate, err)
+				return err
 			}
 			opened[path] = f
-			chown = append(chown, path)
 			p.OnDone(f.Close)
+			s.ChownPaths = append(s.ChownPaths, path)
+			if s.Config.DropConfigured() {
+				// The privilege drop hands the checked file over through
+				// its own copy of the descriptor, and closes that.
+				nfd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+				if err != nil {
+					return stages.Wrap(Name, stages.ExitCantCreate, os.NewSyscallError("fcntl", err))
+				}
+				s.ChownFiles = append(s.ChownFiles, os.NewFile(uintptr(nfd), path))
+			}
 		}
 		p.Add(stages.Op{Kind: stages.OpDup, File: f, Num: i + 1})
 	}
-	s.ChownPaths = append(s.ChownPaths, chown...)
 	return nil
 }
 
-// Open opens path for output, appending or truncating.
+// Open opens path for output, appending or truncating, under the rules in
+// the package documentation. Errors are *stages.Error values with code 73
+// naming the "output" stage, the path and the reason; a refused file is
+// neither truncated nor changed.
 func Open(path string, appendTo bool) (*os.File, error) {
-	flags := os.O_WRONLY | os.O_CREATE
-	if appendTo {
-		flags |= os.O_APPEND
-	} else {
-		flags |= os.O_TRUNC
+	f, err := safefile.Open(path, safefile.Spec{
+		Stage:     "output",
+		What:      "output file",
+		Access:    unix.O_WRONLY,
+		Append:    appendTo,
+		Create:    true,
+		Perm:      0o644,
+		Truncate:  !appendTo,
+		Allow:     safefile.Regular | safefile.FIFO | safefile.DevNull,
+		BlockFIFO: true,
+	})
+	if err != nil {
+		return nil, err
 	}
-	return os.OpenFile(path, flags, 0o644)
+	return f.OSFile(), nil
 }
 
 // Run opens the files and moves them onto fds 1 and 2.
@@ -86,6 +114,7 @@ func (*Stage) Run(s *stages.State) error {
 		path string
 		fd   int
 	}{{s.Config.Stdout, 1}, {s.Config.Stderr, 2}}
+	keep := s.Config.DropConfigured()
 	opened := map[string]*os.File{}
 	defer func() {
 		for _, f := range opened {
@@ -100,13 +129,25 @@ func (*Stage) Run(s *stages.State) error {
 		if !ok {
 			var err error
 			if f, err = Open(t.path, s.Config.Append); err != nil {
-				return stages.Wrap(Name, stages.ExitCantCreate, err)
+				return err
 			}
 			opened[t.path] = f
-			s.ChownPaths = append(s.ChownPaths, t.path)
 		}
 		if err := sys.Dup2(int(f.Fd()), t.fd); err != nil {
 			return stages.Wrap("output", stages.ExitCantCreate, os.NewSyscallError("dup2", err))
+		}
+	}
+	for _, t := range targets {
+		f, ok := opened[t.path]
+		if !ok {
+			continue
+		}
+		delete(opened, t.path)
+		s.ChownPaths = append(s.ChownPaths, t.path)
+		if keep {
+			s.ChownFiles = append(s.ChownFiles, f)
+		} else {
+			f.Close()
 		}
 	}
 	return nil
