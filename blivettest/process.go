@@ -296,11 +296,23 @@ func (r *Run) PIDs() []int { return pidsWithEnv(envToken + "=" + r.token) }
 // Kill sends SIGKILL to every live process of this run and waits until
 // they are gone. It runs automatically at the end of the test.
 func (r *Run) Kill() {
-	for _, pid := range r.PIDs() {
+	killed := r.PIDs()
+	for _, pid := range killed {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+	// Wait for the effect: every thread of every killed process gone (a
+	// dying process may stop showing its environment, and so drop out of
+	// PIDs, before its threads have exited).
+	gone := func() bool {
+		for _, pid := range killed {
+			if !Gone(pid) {
+				return false
+			}
+		}
+		return len(r.PIDs()) == 0
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(r.PIDs()) > 0 && time.Now().Before(deadline) {
+	for !gone() && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }

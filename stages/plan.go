@@ -84,7 +84,7 @@ const (
 	OpSetsid   OpKind = iota + 1 // setsid(2)
 	OpFork                       // fork again; the parent (intermediate) exits 0
 	OpUmask                      // umask(Num)
-	OpChdir                      // chdir(Path)
+	OpChdir                      // fchdir(File) when set, else chdir(Path)
 	OpDup                        // dup File onto fd Num (clearing close-on-exec)
 	OpLock                       // flock(File, LOCK_EX|LOCK_NB), then Path must still name File
 	OpWritePID                   // File := own PID in decimal and "\n" (pwrite, then truncate)

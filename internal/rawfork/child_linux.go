@@ -123,7 +123,12 @@ steps:
 		case stages.OpUmask:
 			syscall.RawSyscall(syscall.SYS_UMASK, op.num, 0, 0)
 		case stages.OpChdir:
-			if _, _, errno = syscall.RawSyscall(syscall.SYS_CHDIR, op.path, 0, 0); errno != 0 {
+			if op.hasFile {
+				_, _, errno = syscall.RawSyscall(syscall.SYS_FCHDIR, op.fd, 0, 0)
+			} else {
+				_, _, errno = syscall.RawSyscall(syscall.SYS_CHDIR, op.path, 0, 0)
+			}
+			if errno != 0 {
 				goto fail
 			}
 		case stages.OpDup:

@@ -49,6 +49,7 @@ type rop struct {
 	kind     stages.OpKind
 	num      uintptr
 	fd       uintptr
+	hasFile  bool
 	path     uintptr
 	keep     []uintptr
 	groups   []uint32
@@ -199,6 +200,7 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 			if r.fd, err = fdOf(op.File); err != nil {
 				return nil, dups, err
 			}
+			r.hasFile = true
 			needed = append(needed, r.fd)
 		}
 		if op.Path != "" {

@@ -35,20 +35,36 @@ const Name = "chdir"
 
 var _ stages.Planner = (*Stage)(nil)
 
-// Plan adds the chdir to a launch plan (a failure is exit code 71).
+// Plan opens the directory in the launcher under the same rules as Run
+// and has the daemon child change to that descriptor (fchdir).
 func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
-	p.Add(stages.Op{Kind: stages.OpChdir, Path: s.Config.Dir})
+	fd, err := open(s.Config.Dir)
+	if err != nil {
+		return err
+	}
+	dir := os.NewFile(uintptr(fd), s.Config.Dir)
+	p.OnDone(dir.Close)
+	p.Add(stages.Op{Kind: stages.OpChdir, Path: s.Config.Dir, File: dir})
 	return nil
+}
+
+// open opens dir under the rules in the package documentation.
+func open(dir string) (int, error) {
+	fd, err := safefile.OpenDir(dir, Name, "working directory")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return -1, &stages.Error{Stage: Name, Code: stages.ExitOSErr, Err: pe}
+		}
+		return -1, err
+	}
+	return fd, nil
 }
 
 // Run changes the working directory.
 func (*Stage) Run(s *stages.State) error {
-	fd, err := safefile.OpenDir(s.Config.Dir, "chdir", "working directory")
+	fd, err := open(s.Config.Dir)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return &stages.Error{Stage: Name, Code: stages.ExitOSErr, Err: pe}
-		}
 		return err
 	}
 	defer unix.Close(fd)
