@@ -131,7 +131,7 @@ func indexOf(list []Stage, name string) int {
 
 // build applies the stage edits and hooks to the default pipeline.
 func build(c *config) (*pipeline, error) {
-	list := DefaultStages()
+	list := withListenStage(DefaultStages(), c)
 	for _, e := range c.edits {
 		i := indexOf(list, e.target)
 		if i < 0 {
@@ -222,10 +222,11 @@ type Context struct {
 	state    *State
 	observer func(Event)
 	exitFunc func(code int)
-	pos      int     // next step to run
-	dropEnd  int     // first step of the notify stage
-	closed   bool    // Close ran
-	sd       sdState // service manager protocols (systemd.go)
+	pos      int       // next step to run
+	dropEnd  int       // first step of the notify stage
+	closed   bool      // Close ran
+	sd       sdState   // service manager protocols (systemd.go)
+	life     lifeState // upgrade and reopen (upgrade.go, reopen.go)
 }
 
 // Daemonize turns the calling program into a daemon and returns, in the
@@ -250,6 +251,9 @@ func Daemonize(opts ...Option) (*Context, error) {
 		st.Role = RoleForeground
 	}
 	ctx := &Context{p: p, state: st, observer: c.observer, exitFunc: c.exitFunc}
+	if err := ctx.resumeUpgrade(c, p); err != nil { // upgrade.go
+		return nil, err
+	}
 	if handed {
 		if line := adoptPipe(marker, markerErr); line != nil {
 			st.Line = line
@@ -296,6 +300,7 @@ func Daemonize(opts ...Option) (*Context, error) {
 			stop = ctx.dropEnd
 		}
 	}
+	ctx.watchSignals(c) // reopen.go: in the daemon or the foreground process
 	if err := ctx.run(stop, true); err != nil {
 		return nil, err
 	}
@@ -307,6 +312,7 @@ func Daemonize(opts ...Option) (*Context, error) {
 		// process is the daemon.
 		st.Role = RoleDaemon
 	}
+	ctx.watchSignals(c)
 	return ctx, nil
 }
 

@@ -27,6 +27,7 @@ type config struct {
 	hooks    []hookSpec
 	observer func(Event)
 	exitFunc func(code int)
+	life     lifeConfig // listen.go, upgrade.go, reopen.go
 }
 
 func defaultConfig() *config {
@@ -274,6 +275,9 @@ func (c *config) validate() error {
 			return usageErr("WithKeepFDs: %d is not a file descriptor", fd)
 		}
 	}
+	if err := validateListeners(c.Listeners); err != nil {
+		return err
+	}
 	if c.ReadyTimeout < 0 {
 		return usageErr("WithReadyTimeout: negative duration %v", c.ReadyTimeout)
 	}
@@ -301,7 +305,7 @@ func (c *config) validate() error {
 			return usageErr("%s: %q contains a NUL byte", id.opt, id.v)
 		}
 	}
-	if c.DropConfigured() && os.Geteuid() != 0 {
+	if c.DropConfigured() && os.Geteuid() != 0 && !upgradeDropped() {
 		var set []string
 		for _, id := range []struct{ opt, v string }{{"WithUser", c.User}, {"WithGroup", c.Group}} {
 			if id.v != "" {

@@ -88,6 +88,9 @@ func (*Stage) Run(s *stages.State) error {
 	if !c.DropConfigured() || s.Dropped {
 		return nil
 	}
+	if s.Inherited != nil && s.Inherited.Dropped { // upgrade: verify (inherited.go)
+		return verifyInherited(s)
+	}
 	t, err := Resolve(c.User, c.Group)
 	if err != nil {
 		return err
