@@ -230,7 +230,8 @@ func TestUpgradeUnderLoad(t *testing.T) {
 		old := pidIn(t, d.Pidfile)
 		before := ok.Load()
 		if out := upgrade(t, d.Run.Dir, old); out != "0 <nil>" {
-			log, _ := os.ReadFile(filepath.Join(d.Run.Dir, "out.log")); t.Fatalf("upgrade %d of PID %d: %s\n%s", i+1, old, out, log)
+			log, _ := os.ReadFile(filepath.Join(d.Run.Dir, "out.log"))
+			t.Fatalf("upgrade %d of PID %d: %s\n%s", i+1, old, out, log)
 		}
 		next := pidIn(t, d.Pidfile)
 		if next == old {
