@@ -33,7 +33,11 @@ import (
 func init() {
 	blivettest.Register("longlife", func(h *blivettest.H) {
 		logPath := filepath.Join(h.Dir, "out.log")
-		ctx, err := blivet.Daemonize(
+		var extra []blivet.Option
+		if u := h.Env("LL_USER"); u != "" {
+			extra = append(extra, blivet.WithUser(u))
+		}
+		ctx, err := blivet.Daemonize(append(extra,
 			blivet.WithPidfile(h.Pidfile()),
 			blivet.WithStdout(logPath),
 			blivet.WithStderr(logPath),
@@ -42,7 +46,7 @@ func init() {
 			blivet.WithListener("echo", "tcp", "127.0.0.1:0"),
 			blivet.WithReopenSignal(syscall.SIGHUP),
 			blivet.WithUpgradeSignal(syscall.SIGUSR2),
-		)
+		)...)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(blivet.ExitCodeOf(err))
@@ -56,13 +60,18 @@ func init() {
 			ctx.ReportError(fmt.Errorf("listeners %v: %v", lns, err))
 		}
 		ln := lns[0]
-		h.Report("addr", ln.Addr().String())
+		if _, err := os.Stat(filepath.Join(h.Dir, "addr.json")); err != nil { // the first generation's
+			h.Report("addr", ln.Addr().String())
+		}
 		usr1 := make(chan os.Signal, 1)
 		signal.Notify(usr1, syscall.SIGUSR1)
+		if err := ctx.DropPrivileges(); err != nil {
+			ctx.ReportError(err)
+		}
 		if err := ctx.NotifyParent(); err != nil {
 			ctx.ReportError(err)
 		}
-		fmt.Printf("generation %d ready\n", os.Getpid())
+		fmt.Printf("generation %d ready as uid %d\n", os.Getpid(), os.Geteuid())
 		var upgrading sync.WaitGroup
 		go func() {
 			for range usr1 {
@@ -262,7 +271,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 		t.Fatalf("processes of the run: %v, want only the newest generation %d", live, newest)
 	}
 	log, _ := os.ReadFile(filepath.Join(d.Run.Dir, "out.log"))
-	if n := strings.Count(string(log), "ready\n"); n != 21 {
+	if n := strings.Count(string(log), " ready as uid "); n != 21 {
 		t.Errorf("the log has %d generations ready, want 21 (appended, never truncated):\n%s", n, log)
 	}
 	if !pfProbe(t, d.Pidfile).Held {
@@ -340,7 +349,7 @@ func TestReopenOutputs(t *testing.T) {
 		return strings.Contains(string(data), fmt.Sprintf("echo: after-rotate %d\n", i))
 	}, "the daemon never wrote to the new %s", logPath)
 	old, _ := os.ReadFile(logPath + ".1")
-	if !strings.Contains(string(old), "ready") {
+	if !strings.Contains(string(old), " ready as uid ") {
 		t.Errorf("the rotated file lost its content: %q", old)
 	}
 	if !blivettest.Alive(d.PID) {
@@ -354,4 +363,70 @@ func readLog(dir string) string {
 		data = data[len(data)-4000:]
 	}
 	return string(data)
+}
+
+// TestUpgradeAfterDrop: a daemon that dropped to nobody is upgraded; the
+// new generation starts as nobody (it cannot be root again), verifies
+// instead of dropping, adopts the lock and the socket, and takes over;
+// then SIGUSR2 (WithUpgradeSignal) upgrades it once more, and a failing
+// generation's error lands in the daemon's stderr while it goes on.
+func TestUpgradeAfterDrop(t *testing.T) {
+	requireRoot(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(exe); d != "/"; d = filepath.Dir(d) {
+		if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o001 == 0 {
+			t.Skipf("nobody cannot reach the test binary (%s is mode %v): build it with go test -c into a public directory to run this test", d, st.Mode().Perm())
+		}
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil { // the test's temp dir, for nobody to reach dir
+		t.Fatal(err)
+	}
+	d := blivettest.StartDaemon(t, "longlife", blivettest.WithDir(dir), blivettest.WithEnv("LL_USER", "nobody"))
+	var addr string
+	d.Run.Await("addr", &addr)
+	if out := upgrade(t, dir, d.PID); out != "0 <nil>" {
+		t.Fatalf("upgrade as nobody: %s\n%s", out, readLog(dir))
+	}
+	next := pidIn(t, d.Pidfile)
+	if next == d.PID {
+		t.Fatal("pidfile unchanged")
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", next))
+	if !strings.Contains(string(status), "Uid:\t65534\t65534\t65534\t65534") {
+		t.Errorf("new generation ids:\n%s", status)
+	}
+	if err := echoOnce(addr, "as nobody"); err != nil {
+		t.Fatal(err)
+	}
+	blivettest.Eventually(t, 10*time.Second, func() bool { return gone(d.PID) }, "old generation %d still alive", d.PID)
+
+	// WithUpgradeSignal: a failure is written to stderr, the daemon goes on.
+	if err := os.WriteFile(filepath.Join(dir, "fail-next"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(next, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	blivettest.Eventually(t, 30*time.Second, func() bool {
+		return strings.Contains(readLog(dir), "fail-next is set (signal user defined signal 2)")
+	}, "no failed-upgrade report in the log:\n%s", readLog(dir))
+	if got := pidIn(t, d.Pidfile); got != next || !blivettest.Alive(next) {
+		t.Fatalf("after a failed signal upgrade: pidfile %d, alive %v", got, blivettest.Alive(next))
+	}
+	os.Remove(filepath.Join(dir, "fail-next"))
+	if err := syscall.Kill(next, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	blivettest.Eventually(t, 30*time.Second, func() bool { return pidIn(t, d.Pidfile) != next }, "SIGUSR2 did not upgrade")
+	blivettest.Eventually(t, 10*time.Second, func() bool { return gone(next) }, "generation %d still alive", next)
+	if err := echoOnce(addr, "after signal"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -73,7 +73,7 @@ func main() {
 		blivet.WithPidfile(pidPath),
 		blivet.WithStdout(logPath),
 		blivet.WithStderr(logPath), // the log package writes to stderr
-		blivet.WithAppend(true), // also keeps the lines of two generations whole
+		blivet.WithAppend(true),    // also keeps the lines of two generations whole
 		blivet.WithCleanupOnSignal(),
 		blivet.WithForeground(*foreground),
 		// Bound in the daemon while still privileged, or inherited from
