@@ -46,6 +46,7 @@ func init() {
 			blivet.WithListener("echo", "tcp", "127.0.0.1:0"),
 			blivet.WithReopenSignal(syscall.SIGHUP),
 			blivet.WithUpgradeSignal(syscall.SIGUSR2),
+			blivet.WithReadyTimeout(3*time.Second),
 		)...)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -54,6 +55,16 @@ func init() {
 		defer ctx.Close()
 		if _, err := os.Stat(filepath.Join(h.Dir, "fail-next")); err == nil {
 			ctx.ReportError(blivet.WrapError("app", blivet.ExitCantCreate, fmt.Errorf("fail-next is set")))
+		}
+		if _, err := os.Stat(filepath.Join(h.Dir, "panic-next")); err == nil {
+			panic("panic-next is set")
+		}
+		if _, err := os.Stat(filepath.Join(h.Dir, "exit-next")); err == nil {
+			os.Exit(5)
+		}
+		if _, err := os.Stat(filepath.Join(h.Dir, "hang-next")); err == nil {
+			signal.Ignore(syscall.SIGTERM) // only SIGKILL ends it
+			select {}
 		}
 		lns, err := sockets.Listeners(ctx.Files("echo"))
 		if err != nil || len(lns) != 1 {
@@ -429,4 +440,91 @@ func TestUpgradeAfterDrop(t *testing.T) {
 	if err := echoOnce(addr, "after signal"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestUpgradeFailureModes: a new generation that panics, exits or never
+// gets ready is a failed upgrade with the launcher's codes (70, 70, 75);
+// the failed process is gone (SIGKILL when it ignores the timeout's
+// SIGTERM) and the old generation serves on with its pidfile and lock.
+func TestUpgradeFailureModes(t *testing.T) {
+	requireRoot(t)
+	d := blivettest.StartDaemon(t, "longlife")
+	var addr string
+	d.Run.Await("addr", &addr)
+	for _, c := range []struct {
+		file string
+		code int
+		msg  string
+	}{
+		{"panic-next", 70, "panic-next is set"},
+		{"exit-next", 70, "exited before it was ready"},
+		{"hang-next", 75, "not ready after 3s"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			trigger := filepath.Join(d.Run.Dir, c.file)
+			if err := os.WriteFile(trigger, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Remove(trigger)
+			if c.file == "hang-next" {
+				// While this upgrade waits for its new generation, a
+				// second one (SIGUSR2) is refused.
+				go func() {
+					for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+						if len(childrenOf(d.PID)) > 0 { // the new generation is started
+							_ = syscall.Kill(d.PID, syscall.SIGUSR2)
+							return
+						}
+					}
+				}()
+			}
+			out := upgrade(t, d.Run.Dir, d.PID)
+			if c.file == "hang-next" && !strings.Contains(readLog(d.Run.Dir), "upgrade: an upgrade is already running (signal user defined signal 2)") {
+				t.Errorf("a concurrent upgrade was not refused; log:\n%s", readLog(d.Run.Dir))
+			}
+			if !strings.HasPrefix(out, strconv.Itoa(c.code)+" ") || !strings.Contains(out, c.msg) {
+				t.Fatalf("Upgrade = %q, want code %d with %q", out, c.code, c.msg)
+			}
+			var failed int
+			if i := strings.Index(out, "(PID "); i >= 0 {
+				fmt.Sscanf(out[i:], "(PID %d)", &failed)
+			}
+			if failed <= 0 || !gone(failed) {
+				t.Fatalf("failed generation %d not gone (%q)", failed, out)
+			}
+			if got := pidIn(t, d.Pidfile); got != d.PID {
+				t.Fatalf("pidfile names %d, want %d", got, d.PID)
+			}
+			if !pfProbe(t, d.Pidfile).Held {
+				t.Fatal("lock released")
+			}
+			if err := echoOnce(addr, c.file); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// childrenOf returns the live children of pid.
+func childrenOf(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		s := string(data)
+		i := strings.LastIndexByte(s, ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		var state string
+		var ppid int
+		if _, err := fmt.Sscanf(s[i+2:], "%s %d", &state, &ppid); err == nil && ppid == pid && state != "Z" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
