@@ -153,23 +153,25 @@ func (*Stage) Run(s *stages.State) error {
 	}
 	used := make([]bool, len(inherited))
 	for _, spec := range s.Config.Listeners {
-		found := false
+		var f *os.File
 		for i, in := range inherited {
-			if !used[i] && in.ListenerSpec == spec {
-				used[i], found = true, true
-				s.Sockets = append(s.Sockets, in)
+			if f == nil && !used[i] && in.ListenerSpec == spec {
+				used[i], f = true, in.File
 			}
 		}
-		if found || activated(s, spec.Name) {
+		if f == nil && activated(s, spec.Name) {
 			continue
 		}
-		f, err := Bind(spec)
-		if err != nil {
-			return err
+		if f == nil {
+			var err error
+			if f, err = Bind(spec); err != nil {
+				return err
+			}
 		}
 		s.Sockets = append(s.Sockets, stages.Socket{ListenerSpec: spec, File: f})
 		if a, _ := Parse(spec.Network, spec.Address); a.Family == unix.AF_UNIX && !strings.HasPrefix(a.Path, "@") {
-			s.OnCleanup(unlinker(s, a.Path, f))
+			// The generation that closes last removes the socket file.
+			s.OnCleanup(unlinker(s, a.Path))
 		}
 	}
 	for i, in := range inherited {
@@ -190,8 +192,9 @@ func activated(s *stages.State, name string) bool {
 }
 
 // unlinker returns a cleanup that removes the socket file at path if it
-// still is the one bound to f, unless a successor took it over.
-func unlinker(s *stages.State, path string, f *os.File) func() error {
+// still is the one there now, unless another generation of an upgrade
+// owns it.
+func unlinker(s *stages.State, path string) func() error {
 	var st unix.Stat_t
 	if unix.Stat(path, &st) != nil {
 		return func() error { return nil }

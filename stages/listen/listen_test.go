@@ -188,3 +188,22 @@ func TestRunSources(t *testing.T) {
 		t.Error("an inherited socket no listener asks for was left open")
 	}
 }
+
+func TestUnixSocketFileCleanup(t *testing.T) {
+	for _, handedOver := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "ctl.sock")
+		s := &stages.State{Config: stages.Config{Listeners: []stages.ListenerSpec{{Name: "ctl", Network: "unix", Address: path}}}}
+		if err := New().Run(s); err != nil {
+			t.Fatal(err)
+		}
+		if handedOver {
+			s.Successor = 1234
+		}
+		_ = s.RunCleanups()
+		s.Sockets[0].File.Close()
+		_, err := os.Lstat(path)
+		if removed := os.IsNotExist(err); removed == handedOver {
+			t.Errorf("handed over %v: socket file removed %v", handedOver, removed)
+		}
+	}
+}
