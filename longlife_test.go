@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -383,15 +384,6 @@ func readLog(dir string) string {
 // generation's error lands in the daemon's stderr while it goes on.
 func TestUpgradeAfterDrop(t *testing.T) {
 	requireRoot(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := filepath.Dir(exe); d != "/"; d = filepath.Dir(d) {
-		if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o001 == 0 {
-			t.Skipf("nobody cannot reach the test binary (%s is mode %v): build it with go test -c into a public directory to run this test", d, st.Mode().Perm())
-		}
-	}
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
 		t.Fatal(err)
@@ -399,7 +391,26 @@ func TestUpgradeAfterDrop(t *testing.T) {
 	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil { // the test's temp dir, for nobody to reach dir
 		t.Fatal(err)
 	}
-	d := blivettest.StartDaemon(t, "longlife", blivettest.WithDir(dir), blivettest.WithEnv("LL_USER", "nobody"))
+	// The successor is started by nobody: run a copy of the test binary
+	// that nobody can execute (go test's build directory is private).
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(dir, "bin")
+	if err := os.Mkdir(pub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyExe := filepath.Join(pub, "blivet.test")
+	if err := os.WriteFile(copyExe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := blivettest.StartDaemon(t, "longlife", blivettest.WithDir(dir), blivettest.WithEnv("LL_USER", "nobody"),
+		blivettest.WithCmd(func(c *exec.Cmd) { c.Path = copyExe }))
 	var addr string
 	d.Run.Await("addr", &addr)
 	if out := upgrade(t, dir, d.PID); out != "0 <nil>" {
