@@ -3,7 +3,6 @@ package blivet
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -11,19 +10,11 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet/internal/handover"
+	"github.com/blivet-go/blivet/internal/sys"
+	"github.com/blivet-go/blivet/internal/wire"
 	"github.com/blivet-go/blivet/notify"
-	"github.com/blivet-go/blivet/pidfile"
 	"github.com/blivet-go/blivet/privdrop"
 	"github.com/blivet-go/blivet/stages"
-	"github.com/blivet-go/blivet/stages/chdir"
-	"github.com/blivet-go/blivet/stages/closefds"
-	"github.com/blivet-go/blivet/stages/env"
-	"github.com/blivet-go/blivet/stages/fork"
-	"github.com/blivet-go/blivet/stages/output"
-	"github.com/blivet-go/blivet/stages/setsid"
-	"github.com/blivet-go/blivet/stages/signals"
-	"github.com/blivet-go/blivet/stages/stdio"
-	"github.com/blivet-go/blivet/stages/umask"
 )
 
 // Names of the pipeline vocabulary, re-exported from package stages.
@@ -83,137 +74,6 @@ func WrapError(stage string, code int, err error) error { return stages.Wrap(sta
 // an ExitCode() method in 1..255, 70 otherwise.
 func ExitCodeOf(err error) int { return stages.ExitCodeOf(err) }
 
-// DefaultStages returns the default pipeline, in order: signals, fork,
-// setsid, fork2, umask, chdir, stdio, pidfile, env, output, closefds,
-// privdrop, notify.
-func DefaultStages() []Stage {
-	return []Stage{
-		signals.New(), fork.First(), setsid.New(), fork.Second(),
-		umask.New(), chdir.New(), stdio.New(), pidfile.New(), env.New(),
-		output.New(), closefds.New(), privdrop.New(), notify.New(),
-	}
-}
-
-// step is one entry of the flattened pipeline: a stage or a hook.
-type step struct {
-	stage Stage
-	hook  *hookSpec
-	owner string // the stage this step belongs to
-}
-
-func (s step) name() string {
-	if s.hook != nil {
-		return s.hook.name()
-	}
-	return s.stage.Name()
-}
-
-func (s step) id() string {
-	if s.hook != nil {
-		return s.hook.name()
-	}
-	return fmt.Sprintf("stage %s %T", s.stage.Name(), s.stage)
-}
-
-type pipeline struct {
-	steps       []step
-	fingerprint string
-}
-
-func indexOf(list []Stage, name string) int {
-	for i, st := range list {
-		if st.Name() == name {
-			return i
-		}
-	}
-	return -1
-}
-
-// build applies the stage edits and hooks to the default pipeline.
-func build(c *config) (*pipeline, error) {
-	list := withListenStage(DefaultStages(), c)
-	for _, e := range c.edits {
-		i := indexOf(list, e.target)
-		if i < 0 {
-			return nil, usageErr("%s: no stage named %q in the pipeline", e.desc, e.target)
-		}
-		if e.op != "remove" && e.stage == nil {
-			return nil, usageErr("%s: nil stage", e.desc)
-		}
-		switch e.op {
-		case "replace":
-			list[i] = e.stage
-		case "before":
-			list = append(list[:i], append([]Stage{e.stage}, list[i:]...)...)
-		case "after":
-			list = append(list[:i+1], append([]Stage{e.stage}, list[i+1:]...)...)
-		case "remove":
-			list = append(list[:i], list[i+1:]...)
-		}
-	}
-	seen := map[string]bool{}
-	for _, st := range list {
-		if seen[st.Name()] {
-			return nil, usageErr("two stages are named %q", st.Name())
-		}
-		seen[st.Name()] = true
-	}
-	for _, h := range c.hooks {
-		if !seen[h.stage] {
-			return nil, usageErr("%s: no stage named %q in the pipeline", h.name(), h.stage)
-		}
-		if h.fn == nil {
-			return nil, usageErr("%s: nil hook", h.name())
-		}
-	}
-	p := &pipeline{}
-	for _, st := range list {
-		for i := range c.hooks {
-			if h := &c.hooks[i]; h.stage == st.Name() && h.when == "before" {
-				p.steps = append(p.steps, step{hook: h, owner: st.Name()})
-			}
-		}
-		p.steps = append(p.steps, step{stage: st, owner: st.Name()})
-		for i := range c.hooks {
-			if h := &c.hooks[i]; h.stage == st.Name() && h.when == "after" {
-				p.steps = append(p.steps, step{hook: h, owner: st.Name()})
-			}
-		}
-	}
-	h := fnv.New64a()
-	for _, s := range p.steps {
-		fmt.Fprintln(h, s.id())
-	}
-	p.fingerprint = fmt.Sprintf("%016x", h.Sum64())
-	return p, nil
-}
-
-// directDaemonStep returns the step after fork2 when the default fork,
-// setsid and fork2 stages stand in a row with no hooks between them, and 0
-// otherwise (see stages.State.DirectDaemonStep).
-func (p *pipeline) directDaemonStep() int {
-	for i := 0; i+2 < len(p.steps); i++ {
-		f1, ok1 := p.steps[i].stage.(*fork.Stage)
-		_, ok2 := p.steps[i+1].stage.(*setsid.Stage)
-		f2, ok3 := p.steps[i+2].stage.(*fork.Stage)
-		if ok1 && ok2 && ok3 && f1.Name() == "fork" && f2.Name() == "fork2" {
-			return i + 3
-		}
-	}
-	return 0
-}
-
-// firstStep returns the index of the first step (hooks included) that
-// belongs to the stage called name, or -1.
-func (p *pipeline) firstStep(name string) int {
-	for i, s := range p.steps {
-		if s.owner == name {
-			return i
-		}
-	}
-	return -1
-}
-
 // Context is the daemon's handle on the pipeline after Daemonize returns.
 // In the launcher (with WithLauncherReturn) it only reports the Outcome.
 type Context struct {
@@ -223,7 +83,6 @@ type Context struct {
 	observer func(Event)
 	exitFunc func(code int)
 	pos      int       // next step to run
-	dropEnd  int       // first step of the notify stage
 	closed   bool      // Close ran
 	sd       sdState   // service manager protocols (systemd.go)
 	life     lifeState // upgrade and reopen (upgrade.go, reopen.go)
@@ -241,7 +100,7 @@ type Context struct {
 //
 // In foreground mode every failure is returned, never an exit.
 func Daemonize(opts ...Option) (*Context, error) {
-	marker, handed, markerErr := handover.Take()
+	marker, handed, markerErr := wire.Take()
 	c, p, err := configure(opts)
 	if c == nil {
 		return nil, err
@@ -262,7 +121,7 @@ func Daemonize(opts ...Option) (*Context, error) {
 			markerErr = marker.Verify(p.fingerprint)
 		}
 		if markerErr == nil && (marker.Role == "foreground") != c.Foreground {
-			markerErr = fmt.Errorf("%w: role %s does not match the options", handover.ErrForged, marker.Role)
+			markerErr = fmt.Errorf("%w: role %s does not match the options", wire.ErrForged, marker.Role)
 		}
 		if markerErr != nil {
 			return nil, ctx.fail(asError("handover", ExitUsage, markerErr), true)
@@ -277,28 +136,29 @@ func Daemonize(opts ...Option) (*Context, error) {
 			_ = st.Line.ReportPID(os.Getpid())
 		}
 		ctx.pos = marker.Next
+		st.HandedFDs = marker.Keep
+		st.KeepFDs = append(st.KeepFDs, marker.Keep...)
+		st.ProcessName = marker.Name
+		if marker.Name != "" && sys.ProcessName() != marker.Name {
+			// Started through /proc/self/exe (the file was replaced):
+			// keep the program's name in ps, pgrep and the journal.
+			_ = sys.SetProcessName(marker.Name)
+		}
+	} else {
+		st.ProcessName = sys.ProcessName()
 	}
 	if err != nil {
 		return nil, ctx.fail(asError("config", ExitUsage, err), true)
 	}
 	st.Fingerprint = p.fingerprint
-	st.DirectDaemonStep = p.directDaemonStep()
 	st.KeepFDs = append(st.KeepFDs, c.KeepFDs...)
 	if err := inheritActivation(st, marker, handed); err != nil {
 		return nil, ctx.fail(asError("systemd", ExitUsage, err), true)
 	}
 
-	ctx.dropEnd = len(p.steps)
-	if i := p.firstStep("notify"); i >= 0 {
-		ctx.dropEnd = i
-	}
 	stop := len(p.steps)
 	if !c.AutoNotify {
-		if i := p.firstStep("privdrop"); i >= 0 {
-			stop = i
-		} else {
-			stop = ctx.dropEnd
-		}
+		stop = p.split
 	}
 	ctx.watchSignals(c) // reopen.go: in the daemon or the foreground process
 	if err := ctx.run(stop, true); err != nil {
@@ -347,40 +207,14 @@ func Validate(opts ...Option) (stages.Config, error) {
 
 // adoptPipe wraps the marker's pipe when it really is the write end of a
 // pipe, so even a bad handover can be reported to the launcher.
-func adoptPipe(m handover.Marker, decodeErr error) stages.Line {
+func adoptPipe(m wire.Marker, decodeErr error) stages.Line {
 	if decodeErr != nil || m.FD < 3 || !handover.IsPipeWriter(m.FD) {
 		return nil
 	}
 	return notify.NewPipe(os.NewFile(uintptr(m.FD), "blivet-ready"))
 }
 
-// run runs steps from c.pos up to (not including) stop. fromDaemonize
-// selects what a failure does in a detached generation: report and exit
-// (Daemonize) or return the error (Context methods), fatal errors always
-// ending the process.
-func (c *Context) run(stop int, fromDaemonize bool) error {
-	st := c.state
-	for c.pos < stop {
-		i := c.pos
-		st.NextStep = i + 1
-		err := c.runStep(c.p.steps[i])
-		c.pos = i + 1
-		if err != nil {
-			var e *Error
-			errors.As(err, &e)
-			return c.fail(e, fromDaemonize || e.Fatal)
-		}
-		if st.Outcome != nil {
-			if st.Role == RoleIntermediate {
-				c.exit(0) // the daemon is started: let init adopt it
-			}
-			return nil
-		}
-	}
-	return nil
-}
-
-func (c *Context) runStep(s step) (err error) {
+func (c *Context) runStep(s step, plan *stages.Plan) (err error) {
 	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
@@ -401,8 +235,14 @@ func (c *Context) runStep(s step) (err error) {
 			c.observer(Event{Kind: kind, Name: s.name(), Stage: s.owner, Role: c.state.Role, Err: err, Duration: time.Since(start)})
 		}
 	}()
-	if s.hook != nil {
+	switch {
+	case s.hook != nil:
 		return s.hook.fn(c.state)
+	case plan != nil:
+		return s.stage.(stages.Launcher).Launch(c.state, plan)
+	}
+	if err := stages.RefuseBeforeDrop(c.state, s.stage); err != nil {
+		return err
 	}
 	return s.stage.Run(c.state)
 }
@@ -431,6 +271,9 @@ func (c *Context) fail(e *Error, exit bool) error {
 // launcherDone ends the launcher's part with the daemon's outcome.
 func (c *Context) launcherDone() (*Context, error) {
 	out := c.state.Outcome
+	if c.observer != nil {
+		c.observer(Event{Kind: Launched, Name: "launched", Role: c.state.Role, PID: out.PID, Err: out.Err})
+	}
 	if c.state.Config.LauncherReturn {
 		return c, out.Err
 	}
@@ -489,7 +332,7 @@ func (c *Context) DropPrivileges() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.run(c.dropEnd, false)
+	return c.run(c.p.finalAt, false)
 }
 
 // NotifyParent tells the launcher the daemon is ready: the launcher exits
@@ -506,9 +349,6 @@ func (c *Context) NotifyParent() error {
 	defer c.mu.Unlock()
 	if c.pos >= len(c.p.steps) {
 		return nil
-	}
-	if err := notify.RefuseBeforeDrop(c.state); err != nil {
-		return err
 	}
 	return c.run(len(c.p.steps), false)
 }

@@ -7,3 +7,5 @@ require (
 	go.uber.org/multierr v1.11.0
 	golang.org/x/sys v0.35.0
 )
+
+require github.com/spf13/pflag v1.1.0

@@ -48,11 +48,15 @@ type EventKind int
 const (
 	StageRan EventKind = iota // a stage ran (or failed)
 	HookRan                   // a hook ran (or failed)
+	Launched                  // the launcher learned the outcome: PID and Err
 )
 
 func (k EventKind) String() string {
-	if k == HookRan {
+	switch k {
+	case HookRan:
 		return "hook"
+	case Launched:
+		return "launched"
 	}
 	return "stage"
 }
@@ -64,11 +68,23 @@ type Event struct {
 	Stage    string        // the stage the step belongs to
 	Role     stages.Role   // the generation it ran in
 	Err      error         // nil on success
-	Duration time.Duration // how long it took
+	Duration time.Duration // how long it took; 0 for a planned step
+	// PID is the daemon's PID, for Launched.
+	PID int
+	// Planned is true for a step the launcher planned and a process
+	// without a Go runtime ran (see stages.Plan); it is reported by the
+	// launcher once the outcome is known.
+	Planned bool
 }
 
 func (e Event) String() string {
 	s := fmt.Sprintf("[%v] %s (%v)", e.Role, e.Name, e.Duration.Round(time.Microsecond))
+	if e.Kind == Launched {
+		s = fmt.Sprintf("[%v] launched PID %d", e.Role, e.PID)
+	}
+	if e.Planned {
+		s = fmt.Sprintf("[%v] %s (planned)", e.Role, e.Name)
+	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}

@@ -58,12 +58,21 @@ func withListenStage(list []Stage, c *config) []Stage {
 	if len(c.Listeners) == 0 {
 		return list
 	}
-	at := indexOf(list, "privdrop")
+	at := stageIndex(list, "privdrop")
 	if at < 0 {
-		at = indexOf(list, "notify")
+		at = stageIndex(list, "notify")
 	}
 	if at < 0 {
 		at = len(list)
 	}
 	return append(list[:at], append([]Stage{listen.New()}, list[at:]...)...)
+}
+
+func stageIndex(list []Stage, name string) int {
+	for i, st := range list {
+		if st.Name() == name {
+			return i
+		}
+	}
+	return -1
 }

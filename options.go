@@ -5,10 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/blivet-go/blivet/stages"
+	"github.com/blivet-go/blivet/stages/program"
 )
 
 // An Option configures Daemonize. Options are applied in order on top of
@@ -196,6 +198,26 @@ func WithExitFunc(fn func(code int)) Option {
 	return option("WithExitFunc(...)", func(c *config) { c.exitFunc = fn })
 }
 
+// WithProgram makes the daemon become another program instead of saying
+// ready: the daemonize command is this option. The program's check stage
+// ("program") runs before the first fork (66 for a missing or
+// non-executable program), and its exec stage ("exec") takes the place of
+// notify, after the privilege drop: the program keeps the daemon's PID
+// and its lock. Daemonize then never returns in the daemon, and the
+// launcher exits 0 once the program runs, or once it is ready when
+// p.Ready asks for it (see program.Readiness). Where the platform allows,
+// no Go runtime starts between the launcher and the program.
+func WithProgram(p *program.Program) Option {
+	return option("WithProgram(...)", func(c *config) {
+		if p == nil {
+			c.edits = append(c.edits, edit{"replace", "notify", nil, "WithProgram(nil)"})
+			return
+		}
+		c.edits = append(c.edits, edit{"before", "fork", program.NewCheck(p), "WithProgram"},
+			edit{"replace", "notify", program.NewExec(p), "WithProgram"})
+	})
+}
+
 // edit is one change to the default pipeline.
 type edit struct {
 	op     string // "replace", "before", "after", "remove"
@@ -326,4 +348,50 @@ func site(skip int) string {
 		return "unknown"
 	}
 	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
+}
+
+// applyEdits applies the stage edits to list in order and checks the
+// result: unique stage names, and every hook attached to a stage present.
+func applyEdits(list []Stage, edits []edit) ([]Stage, error) {
+	for _, e := range edits {
+		i := slices.IndexFunc(list, func(st Stage) bool { return st.Name() == e.target })
+		if i < 0 {
+			return nil, usageErr("%s: no stage named %q in the pipeline", e.desc, e.target)
+		}
+		if e.op != "remove" && e.stage == nil {
+			return nil, usageErr("%s: nil stage", e.desc)
+		}
+		switch e.op {
+		case "replace":
+			list[i] = e.stage
+		case "before":
+			list = slices.Insert(list, i, e.stage)
+		case "after":
+			list = slices.Insert(list, i+1, e.stage)
+		case "remove":
+			list = slices.Delete(list, i, i+1)
+		}
+	}
+	seen := map[string]bool{}
+	for _, st := range list {
+		if seen[st.Name()] {
+			return nil, usageErr("two stages are named %q", st.Name())
+		}
+		seen[st.Name()] = true
+	}
+	return list, nil
+}
+
+// checkHooks reports a hook attached to no stage of list, or without a
+// function.
+func checkHooks(list []Stage, hooks []hookSpec) error {
+	for _, h := range hooks {
+		if !slices.ContainsFunc(list, func(st Stage) bool { return st.Name() == h.stage }) {
+			return usageErr("%s: no stage named %q in the pipeline", h.name(), h.stage)
+		}
+		if h.fn == nil {
+			return usageErr("%s: nil hook", h.name())
+		}
+	}
+	return nil
 }

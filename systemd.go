@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/blivet-go/blivet/internal/handover"
+	"github.com/blivet-go/blivet/internal/wire"
 	"github.com/blivet-go/blivet/stages"
 	"github.com/blivet-go/blivet/systemd"
 )
@@ -42,7 +42,7 @@ type sdState struct {
 // this generation. The first generation takes LISTEN_* from the
 // environment; re-executed ones get them from the marker m. Either way
 // the activation fds join State.KeepFDs.
-func inheritActivation(st *State, m handover.Marker, handed bool) error {
+func inheritActivation(st *State, m wire.Marker, handed bool) error {
 	if handed {
 		st.ListenFDs, st.ListenNames = m.ListenFDs, m.ListenNames
 	} else {

@@ -149,7 +149,6 @@ func init() {
 		}
 		obs := sdObs{PID: os.Getpid(), PPID: os.Getppid(), Env: sdEnv(), Names: ctx.ListenNames(),
 			ListenFDs: ctx.State().ListenFDs, Listeners: map[string]int{}}
-		var all []net.Listener
 		for _, name := range []string{"web", "admin", "unknown"} {
 			ls, err := sockets.Listeners(ctx.Files(name))
 			if err != nil {
@@ -157,7 +156,6 @@ func init() {
 			}
 			obs.Listeners[name] = len(ls)
 			for _, l := range ls {
-				all = append(all, l)
 				go func(l net.Listener, name string) {
 					for {
 						c, err := l.Accept()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet/internal/handover"
+	"github.com/blivet-go/blivet/internal/wire"
 	"github.com/blivet-go/blivet/notify"
 	"github.com/blivet-go/blivet/pidfile"
 	"github.com/blivet-go/blivet/stages"
@@ -386,7 +387,7 @@ func (c *Context) startSuccessor() (int, *os.File, error) {
 		files = append(files, s.FD)
 	}
 	env := append(successorEnv(os.Environ()), envUpgrade+"="+m.encode())
-	pid, err := handover.Spawn(launchExe, os.Args, env, files, true)
+	pid, err := handover.Spawn(launchExe, os.Args, env, files, true, false)
 	w.Close()
 	if err != nil {
 		r.Close()
@@ -429,7 +430,7 @@ func successorEnv(env []string) []string {
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case envUpgrade, handover.EnvKey, systemd.EnvNotifySocket, systemd.EnvWatchdogPID,
+		case envUpgrade, wire.EnvKey, systemd.EnvNotifySocket, systemd.EnvWatchdogPID,
 			"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES":
 			continue
 		}

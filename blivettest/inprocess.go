@@ -133,7 +133,7 @@ func (r *Recorder) Options() []blivet.Option {
 	var opts []blivet.Option
 	for _, st := range blivet.DefaultStages() {
 		if !r.real[st.Name()] {
-			opts = append(opts, blivet.WithStageReplaced(st.Name(), &fake{name: st.Name(), r: r}))
+			opts = append(opts, blivet.WithStageReplaced(st.Name(), fakeFor(st, r)))
 		}
 	}
 	return append(opts, blivet.WithObserver(r.observe), blivet.WithExitFunc(r.exitFunc))
@@ -477,6 +477,27 @@ func (l *line) Close() error {
 	return nil
 }
 
+// fakeFor returns the fake for st, with the same role in the pipeline: a
+// Dropper's fake is a Dropper, a Final stage's fake is Final.
+func fakeFor(st blivet.Stage, r *Recorder) blivet.Stage {
+	f := &fake{name: st.Name(), r: r}
+	if _, ok := st.(stages.Dropper); ok {
+		return fakeDropper{f}
+	}
+	if _, ok := st.(stages.Final); ok {
+		return fakeFinal{f}
+	}
+	return f
+}
+
+type fakeDropper struct{ *fake }
+
+func (fakeDropper) DropsPrivileges() {}
+
+type fakeFinal struct{ *fake }
+
+func (fakeFinal) Final() {}
+
 // fake stands in for the default stage called name.
 type fake struct {
 	name string
@@ -548,7 +569,7 @@ func (f *fake) Run(s *stages.State) error {
 	case "privdrop":
 		return f.privdrop(s)
 	case "notify":
-		if err := notify.RefuseBeforeDrop(s); err != nil {
+		if err := stages.RefuseBeforeDrop(s, notify.New()); err != nil {
 			return err
 		}
 		if s.Line != nil {

@@ -2,18 +2,14 @@
 // that launched it, and the pipeline stage that says "ready".
 //
 // The launcher creates a pipe and keeps its read end; the write end travels
-// through every re-execution to the daemon. The daemon writes one of a few
-// line records, each starting with "blivet:":
-//
-//	blivet:pid 1234                  the daemon's PID (sent by the intermediate)
-//	blivet:ready                     the daemon is up: the launcher exits 0
-//	blivet:error 73 pidfile "msg"    a failure: the launcher prints it, exits 73
-//	blivet:exec                      exec pending: the next EOF means success
-//
-// Anything else on the pipe is crash output (a Go panic carried by
-// runtime/debug.SetCrashOutput) and is shown by the launcher. End of file
-// without "ready" (or "exec" first) means the daemon died, exited or
-// returned before it was ready: the launcher reports it and exits 70, never 0.
+// through every re-execution to the daemon. The daemon writes records in
+// the encoding of package internal/wire: its PID, "ready", an error with
+// its stage and exit code, "exec pending" (the daemonize command), or a
+// failed plan step of a process without a Go runtime. Anything else on the
+// pipe is crash output (a Go panic carried by runtime/debug.SetCrashOutput)
+// and is shown by the launcher. End of file without "ready" (or "exec
+// pending" first) means the daemon died, exited or returned before it was
+// ready: the launcher reports it and exits 70, never 0.
 package notify
 
 import (
@@ -23,24 +19,21 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/blivet-go/blivet/internal/sys"
+	"github.com/blivet-go/blivet/internal/wire"
 	"github.com/blivet-go/blivet/stages"
 	"github.com/blivet-go/blivet/systemd"
 )
 
-const (
-	prefix    = "blivet:"
-	recPID    = "pid"
-	recReady  = "ready"
-	recError  = "error"
-	recExec   = "exec"
-	stageName = "notify"
-)
+const stageName = "notify"
+
+// StageName is the notify stage's name.
+const StageName = stageName
 
 // Pipe is the daemon's end of the readiness pipe. It implements stages.Line.
 type Pipe struct {
@@ -64,13 +57,13 @@ func (p *Pipe) File() *os.File {
 	return p.f
 }
 
-func (p *Pipe) send(rec string, final bool) error {
+func (p *Pipe) send(r wire.Record, final bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
 		return stages.Errorf(stageName, stages.ExitSoftware, "the launcher was already told the outcome")
 	}
-	_, err := p.f.Write([]byte(prefix + rec + "\n"))
+	_, err := p.f.Write(wire.Encode(r))
 	if final {
 		p.done = true
 		debug.SetCrashOutput(nil, debug.CrashOptions{})
@@ -86,27 +79,21 @@ func (p *Pipe) send(rec string, final bool) error {
 }
 
 // Ready tells the launcher the daemon is up and closes the line.
-func (p *Pipe) Ready() error { return p.send(recReady, true) }
+func (p *Pipe) Ready() error { return p.send(wire.Record{Kind: wire.KindReady}, true) }
 
 // Fail reports e to the launcher and closes the line.
 func (p *Pipe) Fail(e *stages.Error) error {
-	msg := ""
-	if e.Err != nil {
-		msg = e.Err.Error()
-	}
-	stage := e.Stage
-	if stage == "" {
-		stage = "-"
-	}
-	return p.send(fmt.Sprintf("%s %d %s %s", recError, e.Code, strconv.Quote(stage), strconv.Quote(msg)), true)
+	return p.send(wire.Record{Kind: wire.KindError, Err: e}, true)
 }
 
 // ExecPending tells the launcher that the next end of file means the
 // program was exec'd. The line stays open; exec closes it (close-on-exec).
-func (p *Pipe) ExecPending() error { return p.send(recExec, false) }
+func (p *Pipe) ExecPending() error { return p.send(wire.Record{Kind: wire.KindExec}, false) }
 
 // ReportPID tells the launcher the daemon's PID.
-func (p *Pipe) ReportPID(pid int) error { return p.send(recPID+" "+strconv.Itoa(pid), false) }
+func (p *Pipe) ReportPID(pid int) error {
+	return p.send(wire.Record{Kind: wire.KindPID, PID: pid}, false)
+}
 
 // CarryCrashOutput makes a fatal panic's report go to the launcher too,
 // until the line is closed.
@@ -132,72 +119,201 @@ func (p *Pipe) Close() error {
 
 // Await reads the launcher's end r until the outcome is known: ready, a
 // reported error, end of file, or timeout (0 waits for ever). pidHint is
-// signalled on timeout if the daemon never reported its own PID.
+// signalled on timeout if the daemon never reported its own PID. It is
+// Waiting{Timeout: timeout, PIDHint: pidHint}.Await(r).
 func Await(r io.Reader, timeout time.Duration, pidHint int) stages.Outcome {
+	return Waiting{Timeout: timeout, PIDHint: pidHint}.Await(r)
+}
+
+// Waiting is how a launcher waits for its daemon.
+type Waiting struct {
+	// Timeout gives up after this long (0 waits for ever): the daemon gets
+	// SIGTERM and the outcome has exit code 75.
+	Timeout time.Duration
+	// PIDHint is signalled on timeout when the daemon never told its PID:
+	// the intermediate, whose process group the daemon is in.
+	PIDHint int
+	// Explain turns a failed plan step (a raw record: the step's index in
+	// the plan and an errno) into that stage's error; nil reports the
+	// errno with exit code 71.
+	Explain func(step int, errno syscall.Errno) error
+	// Child is true when the daemon is the caller's child (Linux, the
+	// launcher exits afterwards): how it ended is learned with wait4.
+	Child bool
+	// AfterExec, when set, is called once the daemon has exec'd a program
+	// (exec pending, then end of file) to wait for that program's own
+	// readiness; ended is closed when the program has ended, and describe
+	// then says how. It returns nil once the program is ready.
+	AfterExec func(pid int, deadline <-chan time.Time, ended <-chan struct{}, describe func() string) error
+	// GoneWithin bounds the wait, after a failure, for the daemon to be
+	// gone (every thread) before the outcome is returned; 0 means 5s.
+	GoneWithin time.Duration
+}
+
+// Await reads r until the outcome is known; see Waiting.
+func (w Waiting) Await(r io.Reader) stages.Outcome {
+	var deadline <-chan time.Time
+	if w.Timeout > 0 {
+		t := time.NewTimer(w.Timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
 	var (
 		mu  sync.Mutex
 		pid int
 	)
-	done := make(chan stages.Outcome, 1)
+	pidNow := func() int { mu.Lock(); defer mu.Unlock(); return pid }
+	type result struct {
+		err   error
+		execd bool
+		died  bool // end of file before ready
+	}
+	done := make(chan result, 1)
 	go func() {
 		br := bufio.NewReader(r)
 		var crash strings.Builder
 		execPending := false
 		for {
 			line, err := br.ReadString('\n')
-			if rec, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), prefix); ok && strings.HasSuffix(line, "\n") {
-				kind, rest, _ := strings.Cut(rec, " ")
-				switch kind {
-				case recPID:
-					n, _ := strconv.Atoi(rest)
+			if rec, ok := wire.Decode(strings.TrimSuffix(line, "\n")); ok && strings.HasSuffix(line, "\n") {
+				switch rec.Kind {
+				case wire.KindPID:
 					mu.Lock()
-					pid = n
+					pid = rec.PID
 					mu.Unlock()
-				case recReady:
-					done <- stages.Outcome{PID: pidOf(&mu, &pid)}
+				case wire.KindReady:
+					done <- result{}
 					return
-				case recExec:
+				case wire.KindExec:
 					execPending = true
-				case recError:
-					done <- stages.Outcome{PID: pidOf(&mu, &pid), Err: parseError(rest)}
+				case wire.KindError:
+					done <- result{err: rec.Err}
 					return
-				default:
-					crash.WriteString(line)
+				case wire.KindRaw:
+					done <- result{err: w.explain(rec.Step, rec.Errno)}
+					return
 				}
 			} else {
 				crash.WriteString(line)
 			}
 			if err != nil {
-				p := pidOf(&mu, &pid)
 				if execPending && crash.Len() == 0 {
-					done <- stages.Outcome{PID: p}
+					done <- result{execd: true}
 					return
 				}
 				msg := "the daemon exited before it was ready"
 				if c := strings.TrimSpace(crash.String()); c != "" {
 					msg += ":\n" + c
 				}
-				done <- stages.Outcome{PID: p, Err: stages.Errorf("daemon", stages.ExitSoftware, "%s", msg)}
+				done <- result{err: errors.New(msg), died: true}
 				return
 			}
 		}
 	}()
-	var timer <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		timer = t.C
-	}
 	var out stages.Outcome
+	var ended <-chan struct{}
+	var how func() string
+	watch := func() {
+		if ended == nil {
+			ended, how = w.watchEnd(pidNow())
+		}
+	}
 	select {
-	case out = <-done:
-	case <-timer:
-		p := pidOf(&mu, &pid)
-		out = stages.Outcome{PID: p, Err: stages.Errorf("daemon", stages.ExitTempFail,
-			"not ready after %v; %s", timeout, terminate(p, pidHint))}
+	case res := <-done:
+		out.PID = pidNow()
+		switch {
+		case res.execd && w.AfterExec != nil:
+			watch()
+			out.Err = w.AfterExec(out.PID, deadline, ended, how)
+		case res.died:
+			watch()
+			out.Err = stages.Errorf("daemon", stages.ExitSoftware, "%s", w.describeEnd(res.err.Error(), ended, how))
+		default:
+			out.Err = res.err
+		}
+	case <-deadline:
+		out.PID = pidNow()
+		out.Err = stages.Errorf("daemon", stages.ExitTempFail, "not ready after %v; %s", w.Timeout, terminate(out.PID, w.PIDHint))
+	}
+	if out.Err != nil {
+		var e *stages.Error
+		if !errors.As(out.Err, &e) {
+			out.Err = stages.Wrap("daemon", stages.ExitSoftware, out.Err)
+		}
+		if out.PID > 0 {
+			watch()
+			w.awaitGone(out.PID, ended)
+		}
 	}
 	out.ExitCode = stages.ExitCodeOf(out.Err)
 	return out
+}
+
+func (w Waiting) explain(step int, errno syscall.Errno) error {
+	if w.Explain != nil {
+		if err := w.Explain(step, errno); err != nil {
+			return err
+		}
+	}
+	return stages.Errorf("daemon", stages.ExitOSErr, "launch step %d: %w", step, errno)
+}
+
+// watchEnd starts watching pid's end: closed when every thread of it is
+// gone. how says how it ended when the caller is its parent.
+func (w Waiting) watchEnd(pid int) (<-chan struct{}, func() string) {
+	ch := make(chan struct{})
+	var status string
+	if pid <= 0 {
+		close(ch)
+		return ch, func() string { return "" }
+	}
+	go func() {
+		defer close(ch)
+		if w.Child {
+			if s, ok := sys.WaitChild(pid); ok {
+				status = s
+				return
+			}
+		}
+		sys.WaitGone(pid, 0)
+	}()
+	return ch, func() string { return status }
+}
+
+// describeEnd adds how the daemon ended, when it is known within a moment.
+func (w Waiting) describeEnd(msg string, ended <-chan struct{}, how func() string) string {
+	if !w.Child {
+		return msg
+	}
+	select {
+	case <-ended:
+	case <-time.After(w.goneWithin()):
+	}
+	if s := how(); s != "" {
+		head, tail, _ := strings.Cut(msg, ":\n")
+		msg = head + " (" + s + ")"
+		if tail != "" {
+			msg += ":\n" + tail
+		}
+	}
+	return msg
+}
+
+func (w Waiting) goneWithin() time.Duration {
+	if w.GoneWithin > 0 {
+		return w.GoneWithin
+	}
+	return 5 * time.Second
+}
+
+// awaitGone waits, bounded, for a daemon that failed to be gone, so the
+// launcher never returns while it still runs (a service manager would kill
+// it as a leftover).
+func (w Waiting) awaitGone(pid int, ended <-chan struct{}) {
+	select {
+	case <-ended:
+	case <-time.After(w.goneWithin()):
+	}
 }
 
 // terminate sends SIGTERM to the daemon that did not get ready in time and
@@ -221,68 +337,22 @@ func terminate(pid, pidHint int) string {
 	return "no process to signal"
 }
 
-func pidOf(mu *sync.Mutex, pid *int) int {
-	mu.Lock()
-	defer mu.Unlock()
-	return *pid
-}
-
-func parseError(rest string) error {
-	codeStr, rest, _ := strings.Cut(rest, " ")
-	code, err := strconv.Atoi(codeStr)
-	if err != nil || code < 1 || code > 255 {
-		code = stages.ExitSoftware
-	}
-	stage, rest, err := unquotePrefix(rest)
-	if err != nil {
-		return stages.Errorf("daemon", stages.ExitSoftware, "garbled error report %q", rest)
-	}
-	if stage == "-" {
-		stage = ""
-	}
-	msg, _, err := unquotePrefix(strings.TrimPrefix(rest, " "))
-	if err != nil {
-		msg = rest
-	}
-	// Records from raw (runtime-less) children carry a bare errno number.
-	if head, num, ok := strings.Cut(msg, "errno="); ok {
-		if n, err := strconv.Atoi(num); err == nil {
-			msg = head + syscall.Errno(n).Error()
-		}
-	}
-	return &stages.Error{Stage: stage, Code: code, Err: errors.New(msg)}
-}
-
-func unquotePrefix(s string) (string, string, error) {
-	q, err := strconv.QuotedPrefix(s)
-	if err != nil {
-		return "", s, err
-	}
-	u, err := strconv.Unquote(q)
-	return u, s[len(q):], err
-}
-
-// RefuseBeforeDrop returns an error (exit code 70) while a configured
-// privilege drop has not run: a daemon never reports ready as root by
-// mistake.
-func RefuseBeforeDrop(s *stages.State) error {
-	if !s.PrivilegesPending() {
-		return nil
-	}
-	return stages.Errorf(stageName, stages.ExitSoftware,
-		"refusing to report ready before the configured privilege drop (user %q, group %q): call DropPrivileges first",
-		s.Config.User, s.Config.Group)
-}
-
 // Stage is the notify stage: it tells the launcher the daemon is ready.
-// It refuses while a configured privilege drop has not run, so a daemon
-// never reports ready as root by mistake.
+// It is a stages.Final stage: the pipeline never runs it while a
+// configured privilege drop has not run, so a daemon never reports ready
+// as root by mistake.
 type Stage struct{}
 
 var _ stages.Stage = (*Stage)(nil)
 
 // New returns the notify stage.
 func New() *Stage { return &Stage{} }
+
+// Final marks notify as the end of the app's pipeline: it never runs
+// while a configured privilege drop is pending.
+func (*Stage) Final() {}
+
+var _ stages.Final = (*Stage)(nil)
 
 // Name returns "notify".
 func (*Stage) Name() string { return stageName }
@@ -299,9 +369,6 @@ func (*Stage) Name() string { return stageName }
 // whose executed program notifies itself (the daemonize CLI) replaces
 // this stage.
 func (*Stage) Run(s *stages.State) error {
-	if err := RefuseBeforeDrop(s); err != nil {
-		return err
-	}
 	if socket, ok := os.LookupEnv(systemd.EnvNotifySocket); ok {
 		os.Unsetenv(systemd.EnvNotifySocket)
 		if socket != "" {

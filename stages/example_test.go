@@ -8,6 +8,7 @@ import (
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/notify"
 	"github.com/blivet-go/blivet/stages"
 )
 
@@ -176,6 +177,19 @@ func ExampleState_PrivilegesPending() {
 	// Output:
 	// true
 	// false
+}
+
+// A Final stage (notify, or the exec of a program) is refused while a
+// configured privilege drop has not run; the pipeline applies the rule.
+func ExampleRefuseBeforeDrop() {
+	s := &stages.State{Config: stages.Config{User: "nobody"}}
+	err := stages.RefuseBeforeDrop(s, notify.New())
+	fmt.Println(stages.ExitCodeOf(err))
+	s.Dropped = true
+	fmt.Println(stages.RefuseBeforeDrop(s, notify.New()))
+	// Output:
+	// 70
+	// <nil>
 }
 
 // A generation replaced by an upgrade's successor, or a new one that has

@@ -184,14 +184,19 @@ type State struct {
 	// registration sites) so a re-executed generation can check it runs the
 	// same pipeline as its parent.
 	Fingerprint string
+	// ProcessName is the name the program runs under (/proc/PID/comm), as
+	// the first generation had it: every later generation keeps it.
+	ProcessName string
 	// NextStep is the index of the pipeline step after the running one: a
 	// re-executed generation resumes there.
 	NextStep int
-	// DirectDaemonStep, when not 0, is the step a daemon started directly
-	// by the launcher's fork stage resumes at: the pipeline has the default
-	// fork, setsid and fork2 stages in a row with no hooks between them, so
-	// the fork stage may perform all three without a Go intermediate.
-	DirectDaemonStep int
+	// AfterExec, when set in the launcher, waits for the readiness of a
+	// program the daemon executes (the daemonize command's --notify,
+	// --ready-fd and --ready-after): it is called once the program runs,
+	// with its PID, the launcher's deadline (nil: none), a channel closed
+	// when the program has ended and a function saying how it ended. It
+	// returns nil once the program is ready.
+	AfterExec func(pid int, deadline <-chan time.Time, ended <-chan struct{}, how func() string) error
 
 	// ResetSignals asks every re-execution to start the new generation with
 	// an empty signal mask and no ignored signals (set by the signals stage).
@@ -199,6 +204,13 @@ type State struct {
 	// KeepFDs are fds (beyond 0-2) that every stage and re-execution must
 	// keep open at the same numbers: Config.KeepFDs plus socket-activation fds.
 	KeepFDs []int
+	// PassFDs, set in the launcher, are files the daemon gets at these fd
+	// numbers (a program's readiness fd); the numbers must be in KeepFDs.
+	// The launcher closes its copies once the daemon is started.
+	PassFDs map[int]*os.File
+	// HandedFDs are the fd numbers of PassFDs as every later generation
+	// keeps them (from the handover marker).
+	HandedFDs []int
 	// ListenNames are the socket-activation names of KeepFDs' activation
 	// fds, from LISTEN_FDNAMES.
 	ListenNames []string

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blivet-go/blivet/internal/handover"
 	"github.com/blivet-go/blivet/sockets"
 	"github.com/blivet-go/blivet/stages"
 	"github.com/blivet-go/blivet/systemd"
@@ -338,27 +337,5 @@ func TestTakeActivationRefusals(t *testing.T) {
 	}
 	if (systemd.Activation{}).Environ(1) != nil {
 		t.Error("Environ of no activation is not nil")
-	}
-}
-
-func TestMarkerCarriesActivation(t *testing.T) {
-	m := handover.Marker{Role: "daemon", Next: 4, FD: 5, Pipeline: "abc", ListenFDs: 3,
-		ListenNames: []string{"web", "with space", ""}}
-	got, err := handover.Decode(m.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ListenFDs != 3 || len(got.ListenNames) != 3 || got.ListenNames[1] != "with space" || got.ListenNames[2] != "" {
-		t.Errorf("round trip: %+v", got)
-	}
-	m = handover.Marker{Role: "daemon", Next: 4, FD: 5, Pipeline: "abc"}
-	if got, err = handover.Decode(m.Encode()); err != nil || got.ListenFDs != 0 || got.ListenNames != nil {
-		t.Errorf("no activation: %+v %v", got, err)
-	}
-	for _, bad := range []string{"listen=2 names=a", "listen=-1 names=", "listen=0 names=a", "listen=1 names=%zz"} {
-		v := "blivet1 role=daemon next=4 fd=5 pipeline=abc exe=1:2 pid=0 " + bad
-		if _, err := handover.Decode(v); !errors.Is(err, handover.ErrForged) {
-			t.Errorf("%s: %v, want ErrForged", bad, err)
-		}
 	}
 }

@@ -8,13 +8,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/blivet-go/blivet"
+	"github.com/blivet-go/blivet/stages/program"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 )
 
 // usageLine is the short usage printed with every usage error.
-const usageLine = "usage: daemonize [options] [--] program [args...]"
+const usageLine = "usage: daemonize [options] [--] program [args...]\n" +
+	"       daemonize --status | --stop | --signal SIG  -p PIDFILE | -l LOCKFILE"
 
 // usageError is a command-line mistake: the launcher prints it with the
 // usage line and exits 64 before anything runs.
@@ -43,57 +48,129 @@ type cli struct {
 	foreground        bool
 	verbose           bool
 	timeout           time.Duration
+	timeoutSet        bool // --timeout was given (0 included)
 	help, version     bool
 
-	prog program
+	// Readiness: at most one of them. Parsed and validated here; the
+	// launch pipeline acts on them (options does not).
+	notify     bool          // --notify: wait for READY=1 on a socket made for this launch
+	readyFD    int           // --ready-fd N: wait for a newline on fd N (0: unset)
+	readyAfter time.Duration // --ready-after D: ready once still running after D (0: unset)
+
+	caps   []string      // --cap NAME: capabilities kept in the ambient set after -u
+	capOpt blivet.Option // capOption(caps), nil without --cap
+
+	// Control actions (control.go): no program is started.
+	status, stop bool
+	signal       syscall.Signal // --signal SIG; 0: unset
+	signalName   string         // as given, for messages
+
+	prog *program.Program
 }
 
-// newOptionSet declares every option into c. Keep it in step with the man
-// page (docs/daemonize.1) and helpText.
-func newOptionSet(c *cli, umask *string) *optionSet {
-	*umask = "022"
-	c.dir = "/"
-	fs := &optionSet{}
-	fs.stringVar(&c.pidfile, "pidfile", 'p')
-	fs.stringVar(&c.dir, "chdir", 'c')
-	fs.stringVar(umask, "umask", 'm')
-	fs.stringVar(&c.stdout, "stdout", 'o')
-	fs.stringVar(&c.stderr, "stderr", 'e')
-	fs.boolVar(&c.appendOut, "append", 'a')
-	fs.stringVar(&c.lockfile, "lock", 'l')
-	fs.boolVar(&c.noLock, "no-lock", 0)
-	fs.stringsVar(&c.env, "env", 'E')
-	fs.stringVar(&c.user, "user", 'u')
-	fs.stringVar(&c.group, "group", 'g')
-	fs.boolVar(&c.foreground, "foreground", 'f')
-	fs.boolVar(&c.verbose, "verbose", 'v')
-	fs.durationVar(&c.timeout, "timeout", 0)
-	fs.boolVar(&c.help, "help", 'h')
-	fs.boolVar(&c.version, "version", 0)
+// flagValues holds the flags whose text is checked after parsing.
+type flagValues struct {
+	umask   string
+	signal  string
+	readyFD int
+}
+
+// newFlagSet declares every option into c and v. Keep it in step with
+// the man page (docs/daemonize.1) and helpText.
+func newFlagSet(c *cli, v *flagValues) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("daemonize", pflag.ContinueOnError)
+	fs.SetInterspersed(false) // options end at the program: its own flags are its own
+	fs.SetOutput(io.Discard)  // errors are printed by the caller, with exit code 64
+	fs.Usage = func() {}
+	fs.SortFlags = false
+	fs.StringVarP(&c.pidfile, "pidfile", "p", "", "")
+	fs.StringVarP(&c.lockfile, "lock", "l", "", "")
+	fs.BoolVar(&c.noLock, "no-lock", false, "")
+	fs.StringVarP(&c.dir, "chdir", "c", "/", "")
+	fs.StringVarP(&v.umask, "umask", "m", "022", "")
+	fs.StringVarP(&c.stdout, "stdout", "o", "", "")
+	fs.StringVarP(&c.stderr, "stderr", "e", "", "")
+	fs.BoolVarP(&c.appendOut, "append", "a", false, "")
+	fs.StringArrayVarP(&c.env, "env", "E", nil, "") // values kept whole: commas are not separators
+	fs.StringVarP(&c.user, "user", "u", "", "")
+	fs.StringVarP(&c.group, "group", "g", "", "")
+	fs.StringSliceVar(&c.caps, "cap", nil, "") // repeatable, or comma-separated
+	fs.BoolVarP(&c.foreground, "foreground", "f", false, "")
+	fs.BoolVarP(&c.verbose, "verbose", "v", false, "")
+	fs.DurationVar(&c.timeout, "timeout", 0, "")
+	fs.BoolVar(&c.notify, "notify", false, "")
+	fs.IntVar(&v.readyFD, "ready-fd", 0, "")
+	fs.DurationVar(&c.readyAfter, "ready-after", 0, "")
+	fs.BoolVar(&c.status, "status", false, "")
+	fs.BoolVar(&c.stop, "stop", false, "")
+	fs.StringVar(&v.signal, "signal", "", "")
+	fs.BoolVarP(&c.help, "help", "h", false, "")
+	fs.BoolVar(&c.version, "version", false, "")
 	return fs
+}
+
+// flagError turns a pflag parse error into a usage error, keeping pflag's
+// text: it names the flag and the value (invalid argument "soon" for
+// "--timeout" flag: ...).
+func flagError(err error) error { return usagef("%v", err) }
+
+// checkShortClusters rejects what pflag would accept silently: it skips
+// the rest of a short-option cluster that goes on with "test." (kept for
+// go test's own flags), so -test.v or -atest.v would be ignored where
+// getopt reports -t as unknown. It walks the options as pflag will, up to
+// the first non-option or "--".
+func checkShortClusters(fs *pflag.FlagSet, args []string) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--" || len(a) < 2 || a[0] != '-':
+			return nil // the options end here
+		case a[1] == '-':
+			name, _, hasValue := strings.Cut(a[2:], "=")
+			if f := fs.Lookup(name); f != nil && f.NoOptDefVal == "" && !hasValue {
+				i++ // the value is the next argument
+			}
+			continue
+		}
+		for j := 1; j < len(a); j++ {
+			f := fs.ShorthandLookup(a[j : j+1])
+			if f == nil {
+				return usagef("unknown shorthand flag: %q in %s", a[j], a)
+			}
+			if f.NoOptDefVal == "" { // takes a value: the rest of a, or the next argument
+				if j == len(a)-1 {
+					i++
+				}
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // parseArgs parses the command line (without argv[0]). Every error it
 // returns is a *usageError. With --help or --version it returns early with
-// c.help or c.version set and no program.
+// c.help or c.version set and no program; with --status, --stop or
+// --signal it returns a control request (see control.go) and no program.
 func parseArgs(args []string) (*cli, error) {
 	c := &cli{umask: -1}
-	var umask string
-	fs := newOptionSet(c, &umask)
-	rest, err := fs.parse(args)
-	if err != nil {
+	var v flagValues
+	fs := newFlagSet(c, &v)
+	if err := checkShortClusters(fs, args); err != nil {
 		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, flagError(err)
 	}
 	if c.help || c.version {
 		return c, nil
 	}
-	if len(rest) == 0 {
-		return nil, usagef("no program given")
-	}
-	if fs.changed("umask") {
-		m, err := strconv.ParseUint(umask, 8, 32)
+	rest := fs.Args()
+	c.timeoutSet = fs.Changed("timeout")
+	if fs.Changed("umask") {
+		m, err := strconv.ParseUint(v.umask, 8, 32)
 		if err != nil || m > 0o777 {
-			return nil, usagef("-m/--umask: %q is not an octal mode in 0..0777", umask)
+			return nil, usagef("-m/--umask: %q is not an octal mode in 0..0777", v.umask)
 		}
 		c.umask = int(m)
 	}
@@ -105,7 +182,7 @@ func parseArgs(args []string) (*cli, error) {
 		{"stdout", "-o/--stdout", &c.stdout}, {"stderr", "-e/--stderr", &c.stderr},
 		{"chdir", "-c/--chdir", &c.dir},
 	} {
-		if !fs.changed(p.name) {
+		if !fs.Changed(p.name) {
 			continue
 		}
 		if err := checkAbs(p.flag, *p.path); err != nil {
@@ -115,6 +192,27 @@ func parseArgs(args []string) (*cli, error) {
 	}
 	if c.noLock && c.lockfile != "" {
 		return nil, usagef("--no-lock conflicts with -l/--lock")
+	}
+	if c.pidfile != "" && c.pidfile == c.lockfile {
+		// "-p FILE -l FILE" (Debian's idiom): the pidfile locks itself,
+		// which is what -p alone does.
+		c.lockfile = ""
+	}
+	if fs.Changed("signal") {
+		sig, err := parseSignal(v.signal)
+		if err != nil {
+			return nil, err
+		}
+		c.signal, c.signalName = sig, v.signal
+	}
+	if c.status || c.stop || c.signal != 0 {
+		if err := c.checkControl(fs, rest); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	if len(rest) == 0 {
+		return nil, usagef("no program given")
 	}
 	if c.noLock && c.pidfile == "" {
 		return nil, usagef("--no-lock needs a pidfile (-p)")
@@ -136,9 +234,6 @@ func parseArgs(args []string) (*cli, error) {
 			}
 		}
 	}
-	if c.pidfile != "" && c.pidfile == c.lockfile {
-		return nil, usagef("-l/--lock %s is the pidfile itself (omit -l: -p locks the pidfile)", c.lockfile)
-	}
 	if st, err := os.Stat(c.dir); err != nil {
 		return nil, usagef("-c/--chdir: %v", err)
 	} else if !st.IsDir() {
@@ -151,12 +246,20 @@ func parseArgs(args []string) (*cli, error) {
 		}
 	}
 	for _, id := range []struct{ name, flag, v string }{{"user", "-u/--user", c.user}, {"group", "-g/--group", c.group}} {
-		if fs.changed(id.name) && (id.v == "" || strings.IndexByte(id.v, 0) >= 0) {
+		if fs.Changed(id.name) && (id.v == "" || strings.IndexByte(id.v, 0) >= 0) {
 			return nil, usagef("%s: %q is not a name or id", id.flag, id.v)
 		}
 	}
 	if c.timeout < 0 {
 		return nil, usagef("--timeout: negative duration %v", c.timeout)
+	}
+	if err := c.checkReadiness(fs, v.readyFD); err != nil {
+		return nil, err
+	}
+	if fs.Changed("cap") {
+		if err := c.checkCaps(); err != nil {
+			return nil, err
+		}
 	}
 	prog, err := newProgram(rest)
 	if err != nil {
@@ -164,6 +267,94 @@ func parseArgs(args []string) (*cli, error) {
 	}
 	c.prog = prog
 	return c, nil
+}
+
+// checkReadiness validates --notify, --ready-fd and --ready-after: at most
+// one, not with -f (nobody waits: the program replaces daemonize), a
+// --ready-fd of 3 or more that no kept descriptor uses, a positive
+// --ready-after shorter than --timeout.
+func (c *cli) checkReadiness(fs *pflag.FlagSet, fd int) error {
+	var given []string
+	if c.notify {
+		given = append(given, "--notify")
+	}
+	for _, name := range []string{"ready-fd", "ready-after"} {
+		if fs.Changed(name) {
+			given = append(given, "--"+name)
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	if len(given) > 1 {
+		return usagef("%s are mutually exclusive: choose one way to tell readiness", strings.Join(given, " and "))
+	}
+	if c.foreground {
+		return usagef("%s does not apply to -f/--foreground: the program replaces daemonize, so nothing waits for it", given[0])
+	}
+	if fs.Changed("ready-fd") {
+		switch {
+		case fd < 3:
+			return usagef("--ready-fd: %d is not 3 or more (0, 1 and 2 are the program's stdin, stdout and stderr)", fd)
+		case fd >= maxFD():
+			return usagef("--ready-fd: %d is not below the open-file limit (%d)", fd, maxFD())
+		}
+		if first, n := activationFDs(); n > 0 && fd >= first && fd < first+n {
+			return usagef("--ready-fd: %d is a socket-activation descriptor kept for the program (LISTEN_FDS: %d..%d)", fd, first, first+n-1)
+		}
+		c.readyFD = fd
+	}
+	if fs.Changed("ready-after") {
+		switch {
+		case c.readyAfter <= 0:
+			return usagef("--ready-after: %v is not a positive duration", c.readyAfter)
+		case c.timeout > 0 && c.readyAfter >= c.timeout:
+			return usagef("--ready-after %v is not shorter than --timeout %v: the launch could never succeed", c.readyAfter, c.timeout)
+		}
+	}
+	return nil
+}
+
+// checkCaps validates the --cap names and builds their library option.
+func (c *cli) checkCaps() error {
+	for _, name := range c.caps {
+		if name == "" || strings.IndexByte(name, 0) >= 0 || strings.ContainsAny(name, " \t") {
+			return usagef("--cap: %q is not a capability name (such as net_bind_service)", name)
+		}
+	}
+	if len(c.caps) == 0 {
+		return usagef("--cap: no capability named")
+	}
+	opt, err := capOption(c.caps)
+	if err != nil {
+		return err
+	}
+	c.capOpt = opt
+	return nil
+}
+
+// activationFDs returns the socket-activation descriptors daemonize keeps
+// for the program (first fd and count), from LISTEN_PID and LISTEN_FDS as
+// sd_listen_fds(3) reads them; 0, 0 when there are none.
+func activationFDs() (first, n int) {
+	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
+	if err != nil || pid != os.Getpid() {
+		return 0, 0
+	}
+	n, err = strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n <= 0 {
+		return 0, 0
+	}
+	return 3, n
+}
+
+// maxFD returns the soft open-file limit: descriptors must be below it.
+func maxFD() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 30
+	}
+	return int(rl.Cur)
 }
 
 func checkAbs(flag, path string) error {
@@ -194,7 +385,6 @@ func deriveStderr(stdout string) string {
 // last (the program stages, the observer).
 func (c *cli) options(extra ...blivet.Option) []blivet.Option {
 	opts := []blivet.Option{
-		blivet.WithLauncherReturn(),
 		blivet.WithAutoNotify(),
 		blivet.WithChdir(c.dir),
 		blivet.WithForeground(c.foreground),
@@ -233,6 +423,14 @@ func (c *cli) options(extra ...blivet.Option) []blivet.Option {
 	if c.timeout > 0 {
 		opts = append(opts, blivet.WithReadyTimeout(c.timeout))
 	}
+	if c.capOpt != nil {
+		opts = append(opts, c.capOpt)
+	}
+	c.prog.Ready = program.Readiness{Notify: c.notify, FD: c.readyFD, After: c.readyAfter}
+	if c.verbose {
+		c.prog.Ready.Status = os.Stderr
+	}
+	opts = append(opts, blivet.WithProgram(c.prog))
 	return append(opts, extra...)
 }
 
@@ -245,10 +443,10 @@ func (c *cli) describe(w io.Writer) {
 		return s
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, "daemonize: "+format+"\n", args...) }
-	if c.prog.path != "" {
-		p("program: %s (argv %q)", c.prog.path, c.prog.argv)
+	if c.prog.Path != "" {
+		p("program: %s (argv %q)", c.prog.Path, c.prog.Argv)
 	} else {
-		p("program: %s, searched in PATH at exec time (argv %q)", c.prog.argv[0], c.prog.argv)
+		p("program: %s, searched in PATH at exec time (argv %q)", c.prog.Argv[0], c.prog.Argv)
 	}
 	mode := "daemon (double fork, new session)"
 	if c.foreground {
@@ -283,6 +481,17 @@ func (c *cli) describe(w io.Writer) {
 	}
 	p("chdir: %s, umask: %s", c.dir, umask)
 	p("user: %s, group: %s", or(c.user, "unchanged"), or(c.group, "unchanged"))
+	if len(c.caps) > 0 {
+		p("ambient capabilities: %s", strings.Join(c.caps, ", "))
+	}
+	switch {
+	case c.notify:
+		p("ready: on READY=1 (--notify)")
+	case c.readyFD > 0:
+		p("ready: on a newline written to fd %d (--ready-fd)", c.readyFD)
+	case c.readyAfter > 0:
+		p("ready: still running after %v (--ready-after)", c.readyAfter)
+	}
 	for _, kv := range c.env {
 		if !strings.Contains(kv, "=") {
 			kv += "="
@@ -301,15 +510,19 @@ func printUsageError(w io.Writer, err error) {
 	fmt.Fprintf(w, "daemonize: %v\n", err)
 }
 
-const helpText = `Run a program as a Unix daemon.
+const helpText = `Run a program as a Unix daemon, or check or stop one by its lock.
 
 Usage: daemonize [options] [--] program [args...]
+       daemonize --status -p PIDFILE | -l LOCKFILE
+       daemonize --stop [--signal SIG] [--timeout DUR] -p PIDFILE | -l LOCKFILE
+       daemonize --signal SIG -p PIDFILE | -l LOCKFILE
 
 Options stop at the first non-option or "--"; everything after belongs to
 the program. Short options combine (-av, -p/run/x.pid).
 
   -p, --pidfile PATH   write the daemon's PID to PATH, locked (one instance)
   -l, --lock PATH      take the single-instance lock on PATH instead
+                       (the pidfile's own path: the same as -p alone)
       --no-lock        write the pidfile without any lock (needs -p)
   -c, --chdir PATH     working directory (default /)
   -m, --umask MODE     octal umask, at most 0777 (default 022)
@@ -320,15 +533,34 @@ the program. Short options combine (-av, -p/run/x.pid).
   -E, --env NAME=VALUE set a variable (repeatable; a bare NAME sets "")
   -u, --user USER      run as USER, name or uid (root only)
   -g, --group GROUP    run as GROUP, name or gid (root only)
+      --cap NAME       keep capability NAME (net_bind_service, ...) in the
+                       ambient set after the drop to -u (repeatable, or
+                       comma-separated)
   -f, --foreground     no fork, no setsid: exec the program in place
   -v, --verbose        print the configuration and progress on stderr
-      --timeout DUR    exit 75 if the program is not exec'd within DUR (e.g. 10s)
+      --timeout DUR    exit 75 if the program is not exec'd within DUR (e.g.
+                       10s); with --stop, send SIGKILL after DUR (default
+                       10s; 0 never)
+      --notify         ready when the program sends READY=1 (sd_notify) on
+                       a socket made for this launch (NOTIFY_SOCKET)
+      --ready-fd N     ready when the program writes a newline to fd N (3+)
+      --ready-after DUR  ready when the program still runs after DUR
+                       (one of the three; not with -f)
+      --status         exit 0 and print the PID if a process holds the lock;
+                       1 stale pidfile, 3 not running, 4 cannot tell
+      --stop           SIGTERM to the lock holder, wait until the lock is
+                       released; exit 0 once nothing holds it
+      --signal SIG     send SIG (HUP, SIGUSR1, 10) to the lock holder; with
+                       --stop, instead of SIGTERM
   -h, --help           print this help and exit
       --version        print the version and exit
 
 Paths given to -p, -l, -o, -e and -c must be absolute. daemonize exits 0
-once the program has been exec'd, else with a sysexits code: 64 usage,
+once the program has been exec'd (with a readiness option, once it is
+ready), else with a sysexits code: 64 usage,
 66 program missing or not executable, 67 unknown user or group, 69 lock
 held by another instance, 70 internal error, 71 OS error, 73 cannot create
-a file, 75 timeout, 77 permission. See daemonize(1).
+a file, 75 timeout, 77 permission. --status, --stop and --signal act on
+the process the kernel names as holding the lock, never on a number read
+alone from the pidfile. See daemonize(1).
 `

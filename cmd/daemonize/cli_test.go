@@ -36,22 +36,22 @@ func TestParseArgs(t *testing.T) {
 			}
 		}},
 		{"options stop at the program", []string{"-v", "/bin/echo", "-p", "--help", "--", "x"}, func(t *testing.T, c *cli) {
-			if c.pidfile != "" || c.help || !slices.Equal(c.prog.argv, []string{"/bin/echo", "-p", "--help", "--", "x"}) {
-				t.Errorf("pidfile %q help %v argv %q", c.pidfile, c.help, c.prog.argv)
+			if c.pidfile != "" || c.help || !slices.Equal(c.prog.Argv, []string{"/bin/echo", "-p", "--help", "--", "x"}) {
+				t.Errorf("pidfile %q help %v argv %q", c.pidfile, c.help, c.prog.Argv)
 			}
 		}},
 		{"-- ends the options", []string{"-v", "--", "-weird", "-v"}, func(t *testing.T, c *cli) {
-			if !slices.Equal(c.prog.argv, []string{"-weird", "-v"}) || c.prog.path != "" {
-				t.Errorf("argv %q path %q", c.prog.argv, c.prog.path)
+			if !slices.Equal(c.prog.Argv, []string{"-weird", "-v"}) || c.prog.Path != "" {
+				t.Errorf("argv %q path %q", c.prog.Argv, c.prog.Path)
 			}
 		}},
 		{"bare name searched later", []string{"sleep", "1"}, func(t *testing.T, c *cli) {
-			if c.prog.path != "" || c.prog.argv[0] != "sleep" {
+			if c.prog.Path != "" || c.prog.Argv[0] != "sleep" {
 				t.Errorf("%+v", c.prog)
 			}
 		}},
 		{"relative path made absolute, argv[0] kept", []string{"./bin/x"}, func(t *testing.T, c *cli) {
-			if !strings.HasPrefix(c.prog.path, "/") || !strings.HasSuffix(c.prog.path, "/bin/x") || c.prog.argv[0] != "./bin/x" {
+			if !strings.HasPrefix(c.prog.Path, "/") || !strings.HasSuffix(c.prog.Path, "/bin/x") || c.prog.Argv[0] != "./bin/x" {
 				t.Errorf("%+v", c.prog)
 			}
 		}},
@@ -152,7 +152,6 @@ func TestParseArgsUsageErrors(t *testing.T) {
 		{[]string{"-p", "/x/a.err", "-o", "/x/a.out", "/bin/true"}, "derived"},
 		{[]string{"-p", "/x/a.log", "-o", "/x/a.log", "/bin/true"}, "-o/--stdout"},
 		{[]string{"-l", "/x/a.log", "-e", "/x/a.log", "/bin/true"}, "lockfile"},
-		{[]string{"-p", "/x/a", "-l", "/x/a", "/bin/true"}, "pidfile itself"},
 		{[]string{"-E", "=x", "/bin/true"}, "NAME=VALUE"},
 		{[]string{"-u", "", "/bin/true"}, "name or id"},
 		{[]string{"--timeout", "-1s", "/bin/true"}, "negative"},

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/stages/fork"
 	"golang.org/x/sys/unix"
 )
 
@@ -1077,6 +1078,8 @@ func TestSocketActivation(t *testing.T) {
 // daemon started by re-executing daemonize (the path other Unixes and old
 // kernels take, and the one -f and named-pipe outputs take), so both
 // launch paths keep the same guarantees.
+const reexecEnv = fork.ReexecEnv
+
 func TestPortablePath(t *testing.T) {
 	if os.Getenv(reexecEnv) == "1" {
 		t.Skip("already on the portable path")

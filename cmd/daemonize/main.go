@@ -5,6 +5,11 @@
 // only once the program has actually been exec'd.
 //
 //	daemonize [options] [--] program [args...]
+//	daemonize --status | --stop | --signal SIG  -p PIDFILE | -l LOCKFILE
+//
+// The second form checks, stops or signals a running program by the
+// process that holds its lock (control.go), never by the pidfile's number
+// alone.
 //
 // It is a drop-in for Debian's daemonize(1) for its short options, with
 // long options, sysexits exit codes and the differences listed in the man
@@ -24,8 +29,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
-	"strings"
 
 	"github.com/blivet-go/blivet"
 )
@@ -52,54 +55,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "daemonize: refusing to run set-user-ID (uid %d, euid %d)\n", os.Getuid(), os.Geteuid())
 		return blivet.ExitNoPerm
 	}
-	if fastPathUsable(c) {
-		return runFast(c, stdout, stderr)
+	if c.isControl() {
+		return runControl(c, stdout, stderr)
 	}
-	ex := &execStage{prog: c.prog}
-	if v, ok := os.LookupEnv("NOTIFY_SOCKET"); ok {
-		ex.notify = &v
-	}
-	extra := []blivet.Option{
-		blivet.WithStageBefore("fork", &checkStage{c: c, stderr: stderr}),
-		blivet.WithStageReplaced("notify", ex),
-	}
+	var extra []blivet.Option
 	if c.verbose {
-		extra = append(extra, blivet.WithObserver(observer(stderr)))
+		extra = append(extra,
+			blivet.WithHookBefore("program", func(*blivet.State) error { c.describe(stderr); return nil }),
+			blivet.WithObserver(observer(stderr, c.prog.Argv[0])))
 	}
-	ctx, err := blivet.Daemonize(c.options(extra...)...)
+	// In the launcher, Daemonize exits: 0 once the program runs (or is
+	// ready, with a readiness option), else with the outcome's code after
+	// printing it. In the daemon, the program replaces the process.
+	_, err = blivet.Daemonize(c.options(extra...)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "daemonize: %v\n", err)
 		return blivet.ExitCodeOf(err)
 	}
-	if ctx.IsDaemon() {
-		// The exec stage either replaces the process or fails.
-		fmt.Fprintln(stderr, "daemonize: the pipeline ended without running the program")
-		return blivet.ExitSoftware
-	}
-	if c.verbose {
-		fmt.Fprintf(stderr, "daemonize: %s running as PID %d\n", c.prog.argv[0], ctx.Outcome().PID)
-	}
-	return 0
+	fmt.Fprintln(stderr, "daemonize: the pipeline ended without running the program")
+	return blivet.ExitSoftware
 }
 
-// observer prints each pipeline step under -v. It goes quiet once the
-// output stage may have pointed stderr at the program's log file.
-func observer(w io.Writer) func(blivet.Event) {
+// observer prints each pipeline step under -v, and the outcome. A
+// re-executed daemon goes quiet once the output stage may have pointed
+// stderr at the program's log file; planned steps are reported by the
+// launcher.
+func observer(w io.Writer, name string) func(blivet.Event) {
 	quiet := false
 	return func(e blivet.Event) {
-		if e.Stage == "output" || e.Stage == "exec" {
+		switch {
+		case e.Kind == blivet.Launched && e.Err == nil:
+			fmt.Fprintf(w, "daemonize: %s running as PID %d\n", name, e.PID)
+			return
+		case e.Kind == blivet.Launched:
+			return // the launcher prints the error itself
+		case !e.Planned && (e.Stage == "output" || e.Stage == "exec"):
 			quiet = true
 		}
-		if !quiet {
+		if !quiet || e.Planned {
 			fmt.Fprintf(w, "daemonize: %v\n", e)
 		}
 	}
-}
-
-// version returns the module version the binary was built from.
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return strings.TrimSpace(bi.Main.Version)
-	}
-	return "(devel)"
 }

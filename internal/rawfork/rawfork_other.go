@@ -2,15 +2,14 @@
 
 package rawfork
 
-// Supported reports whether DoubleFork works here.
+import (
+	"os"
+
+	"github.com/blivet-go/blivet/stages"
+)
+
+// Supported reports whether Start works here.
 func Supported() bool { return false }
 
-// DoubleFork is not available on this platform.
-func DoubleFork(path string, argv, env []string, files []int, pipe, pipeAt int, closeFrom bool, resetSignals bool) (int, error) {
-	return 0, ErrUnsupported
-}
-
-// DoubleForkExec is not available on this platform.
-func DoubleForkExec(pr *Program, files []int, pipe, pipeAt int) (int, error) {
-	return 0, ErrUnsupported
-}
+// Start is not available on this platform.
+func Start(p *stages.Plan, pipe *os.File, o Options) (int, error) { return 0, ErrUnsupported }

@@ -15,7 +15,42 @@ const fdDir = "/proc/self/fd"
 // maxSignal is one past the highest signal number (Linux has 64).
 const maxSignal = 65
 
-func exePath() (string, error) { return "/proc/self/exe", nil }
+// exePath returns the path the running program was started from when it
+// still names the running file, so a re-executed generation keeps the
+// program's name in ps, pgrep and /proc/PID/comm (the kernel takes it from
+// the path given to execve); otherwise (the file was deleted or replaced,
+// as during a package upgrade) /proc/self/exe, which always runs the
+// same file.
+func exePath() (string, error) {
+	const self = "/proc/self/exe"
+	path, err := os.Executable()
+	if err != nil {
+		return self, nil
+	}
+	var a, b unix.Stat_t
+	if unix.Stat(self, &a) != nil || unix.Stat(path, &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		return self, nil
+	}
+	return path, nil
+}
+
+// SetProcessName sets the name ps, top and pgrep show for this process
+// (/proc/PID/comm of its main thread), truncated to 15 bytes.
+func SetProcessName(name string) error {
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	return os.WriteFile("/proc/self/task/"+strconv.Itoa(os.Getpid())+"/comm", []byte(name), 0)
+}
+
+// ProcessName returns the name of this process's main thread.
+func ProcessName() string {
+	b, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(string(b), "\n")
+}
 
 func cloexecExcept(keep []int) error {
 	// close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11+) marks whole
@@ -112,3 +147,42 @@ func StatusMask(pid, tid int, field string) (uint64, error) {
 
 // Dup2 makes newfd a copy of oldfd (clearing close-on-exec on newfd).
 func Dup2(oldfd, newfd int) error { return unix.Dup3(oldfd, newfd, 0) }
+
+// Gone reports whether no thread of process pid runs any more: there is no
+// such process, or only its zombie main thread is left (a Go process whose
+// main thread has exited still has threads holding its fds and locks
+// until they all end).
+func Gone(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid)
+	b, err := os.ReadFile(dir + "/stat")
+	if err != nil {
+		return true
+	}
+	// The state follows the command name in parentheses, which may itself
+	// contain ") ".
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	switch b[i+2] {
+	case 'Z', 'X':
+	default:
+		return false
+	}
+	tasks, err := os.ReadDir(dir + "/task")
+	if err != nil {
+		return true
+	}
+	live := 0
+	for _, t := range tasks {
+		tb, err := os.ReadFile(dir + "/task/" + t.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		j := strings.LastIndexByte(string(tb), ')')
+		if j >= 0 && j+2 < len(tb) && tb[j+2] != 'Z' && tb[j+2] != 'X' {
+			live++
+		}
+	}
+	return live == 0
+}

@@ -19,6 +19,12 @@ const maxSignal = 33
 
 func exePath() (string, error) { return os.Executable() }
 
+// SetProcessName is a no-op here: the name comes from the executed path.
+func SetProcessName(string) error { return nil }
+
+// ProcessName returns "" here.
+func ProcessName() string { return "" }
+
 func cloexecExcept(keep []int) error {
 	fds, err := listFDs(fdDir)
 	if err != nil || (len(fds) <= 3 && fdescUnreliable()) {
@@ -54,3 +60,10 @@ func IgnoredSignals() ([]syscall.Signal, error) {
 
 // Dup2 makes newfd a copy of oldfd (clearing close-on-exec on newfd).
 func Dup2(oldfd, newfd int) error { return unix.Dup2(oldfd, newfd) }
+
+// Gone reports whether process pid no longer exists (a zombie counts as
+// gone).
+func Gone(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == syscall.ESRCH
+}

@@ -27,7 +27,28 @@ var _ stages.Stage = (*Stage)(nil)
 func New() *Stage { return &Stage{} }
 
 // Name returns "closefds".
-func (*Stage) Name() string { return "closefds" }
+func (*Stage) Name() string { return Name }
+
+// Name is the stage's name.
+const Name = "closefds"
+
+var _ stages.Planner = (*Stage)(nil)
+
+// Plan marks every fd close-on-exec in the daemon, except the kept ones
+// and those earlier steps keep open (the lock).
+func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
+	if !s.Config.CloseFDs {
+		return nil
+	}
+	keep := slices.Concat(s.KeepFDs, s.OwnFDs, p.KeepFDs)
+	for _, op := range p.Ops {
+		if op.Kind == stages.OpKeepOpen && op.File != nil {
+			keep = append(keep, int(op.File.Fd()))
+		}
+	}
+	p.Add(stages.Op{Kind: stages.OpCloexec, Keep: keep})
+	return nil
+}
 
 // Run marks the fds.
 func (*Stage) Run(s *stages.State) error {

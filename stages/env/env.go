@@ -17,7 +17,20 @@ var _ stages.Stage = (*Stage)(nil)
 func New() *Stage { return &Stage{} }
 
 // Name returns "env".
-func (*Stage) Name() string { return "env" }
+func (*Stage) Name() string { return Name }
+
+// Name is the stage's name.
+const Name = "env"
+
+var _ stages.Planner = (*Stage)(nil)
+
+// Plan applies the variables to the plan's environment.
+func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
+	for _, kv := range s.Config.Env {
+		p.Setenv(kv.Key, kv.Value)
+	}
+	return nil
+}
 
 // Run sets the variables.
 func (*Stage) Run(s *stages.State) error {

@@ -1,43 +1,62 @@
-// Package fork provides the two re-execution stages of the double fork.
+// Package fork provides the two forks of the double fork.
 //
 // A Go program cannot fork(2) without exec: the runtime is multithreaded
-// from its first instruction. "Fork" here re-executes the running binary
-// (/proc/self/exe on Linux, os.Executable elsewhere) with the readiness
-// pipe as an inherited fd and a handover marker in its environment. The new
-// generation runs main up to Daemonize again, rebuilds the same pipeline and
-// resumes right after the fork stage that started it.
+// from its first instruction. So the fork stages work in one of two forms.
 //
-//   - First ("fork") runs in the launcher: it creates the readiness pipe,
-//     starts the intermediate and waits for the daemon's outcome.
-//   - Second ("fork2") runs in the intermediate, after setsid: it starts the
-//     daemon (a session member, not its leader), reports the daemon's PID
-//     and lets the intermediate exit, so init adopts the daemon.
+// Planned (Linux on amd64 and arm64, the usual case): the first fork stage
+// is the pipeline's Launcher. The stages after it describe their steps as
+// a plan (see stages.Plan); the launcher forks a child without a Go
+// runtime (package internal/rawfork) that calls setsid, forks again (the
+// second fork stage's step) and runs the plan in the grandchild, which
+// ends by executing the program: the daemonize command's program, or this
+// program again, resuming the pipeline where the plan stopped. One Go
+// start per launch is saved for each generation the plan covers.
 //
-// On Linux, when fork, setsid and fork2 are the default stages in a row
-// with no hooks between them (State.DirectDaemonStep), the first fork
-// stage performs all three at once: a raw intermediate (package
-// internal/rawfork) calls setsid and starts the daemon without a Go runtime
-// of its own, saving one program start per launch.
+// Re-executed (other platforms, or when a hook or a stage without a raw
+// form follows the first fork directly): each fork re-executes the running
+// binary with the readiness pipe as an inherited fd and a handover marker
+// (package internal/wire) in its environment. The new generation runs main
+// up to Daemonize again, rebuilds the same pipeline and resumes right
+// after the fork stage that started it.
 //
-// Both are no-ops in foreground mode.
+// Either way the launcher waits for the daemon's outcome on the readiness
+// pipe. On Linux the daemon is the launcher's child (clone's CLONE_PARENT
+// from the intermediate) while the launcher lives, unless the launcher
+// returns to its caller (WithLauncherReturn): the launcher then learns how
+// a failed daemon ended, and returns only once it is gone. Both stages are
+// no-ops in foreground mode.
 package fork
 
 import (
+	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/blivet-go/blivet/internal/handover"
 	"github.com/blivet-go/blivet/internal/rawfork"
 	"github.com/blivet-go/blivet/internal/sys"
+	"github.com/blivet-go/blivet/internal/wire"
 	"github.com/blivet-go/blivet/notify"
 	"github.com/blivet-go/blivet/stages"
+)
+
+// Names of the two stages.
+const (
+	NameFirst  = "fork"
+	NameSecond = "fork2"
 )
 
 // Stage is one of the two fork stages.
 type Stage struct{ second bool }
 
-var _ stages.Stage = (*Stage)(nil)
+var (
+	_ stages.Launcher = (*Stage)(nil)
+	_ stages.Planner  = (*Stage)(nil)
+)
 
 // First returns the launcher's fork stage, named "fork".
 func First() *Stage { return &Stage{} }
@@ -48,9 +67,9 @@ func Second() *Stage { return &Stage{second: true} }
 // Name returns "fork" or "fork2".
 func (st *Stage) Name() string {
 	if st.second {
-		return "fork2"
+		return NameSecond
 	}
-	return "fork"
+	return NameFirst
 }
 
 // Run re-executes the program as the next generation.
@@ -62,6 +81,175 @@ func (st *Stage) Run(s *stages.State) error {
 		return st.spawnDaemon(s)
 	}
 	return st.spawnIntermediate(s)
+}
+
+// ReexecEnv, set to 1 in the launcher's environment, makes the launch
+// re-execute the program for every generation even where a plan could
+// run: for tests that compare both forms, and for debugging. The launcher
+// removes it from its environment.
+const ReexecEnv = "BLIVET_REEXEC"
+
+// Plannable reports whether Launch can run a plan: the first fork stage,
+// in daemon mode, where raw children are supported, unless ReexecEnv
+// says otherwise.
+func (st *Stage) Plannable(s *stages.State) bool {
+	forced := os.Getenv(ReexecEnv) == "1"
+	os.Unsetenv(ReexecEnv)
+	return !forced && !st.second && !s.Config.Foreground && s.Role == stages.RoleLauncher && rawfork.Supported()
+}
+
+// Plan adds the second fork's step: the intermediate forks the daemon and
+// exits. The first fork stage has no step of its own (it is the fork that
+// starts the plan) and declines.
+func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
+	if !st.second || s.Config.Foreground {
+		return stages.ErrNoRawForm
+	}
+	p.Add(stages.Op{Kind: stages.OpFork})
+	return nil
+}
+
+// daemonIsChild reports whether the daemon becomes the launcher's child:
+// on Linux, when the launcher exits once the outcome is known.
+func daemonIsChild(s *stages.State) bool {
+	return runtime.GOOS == "linux" && !s.Config.LauncherReturn
+}
+
+// Launch executes p in raw children and waits for the outcome. A plan that
+// does not end with a program of its own ends by re-executing this one as
+// the daemon, resuming at p.Resume.
+func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
+	defer p.Done()
+	defer closePassed(s)
+	r, w, err := pipe(minFD(s))
+	if err != nil {
+		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
+	}
+	defer r.Close()
+	if !p.Final {
+		path, exe, err := sys.Executable()
+		if err != nil {
+			w.Close()
+			return stages.Wrap(st.Name(), stages.ExitOSErr, err)
+		}
+		m := marker(s, "daemon", p.Resume, int(w.Fd()), exe)
+		p.Add(stages.Op{Kind: stages.OpKeepOpen, Stage: st.Name(), File: w})
+		p.Add(stages.Op{Kind: stages.OpExec, Stage: st.Name(),
+			Exec: stages.Exec{Candidates: []string{path}, Argv: os.Args, Env: wire.Environ(p.Env, &m)},
+			Explain: func(errno syscall.Errno) error {
+				return stages.Wrap(NameFirst, stages.ExitOSErr, &os.PathError{Op: "re-execute", Path: path, Err: errno})
+			}})
+	}
+	// Files passed at fixed numbers go last, once every other step has
+	// used the fds it was given.
+	last := p.Ops[len(p.Ops)-1]
+	p.Ops = p.Ops[:len(p.Ops)-1]
+	for n, f := range s.PassFDs {
+		p.Add(stages.Op{Kind: stages.OpDup, Stage: st.Name(), File: f, Num: n})
+	}
+	p.Add(last)
+	p.ResetSignals = s.ResetSignals
+	// Without a ready timeout the forks share the launcher's memory and
+	// this thread waits until the daemon execs: cheaper, and nothing to
+	// give up on. With one, a child stuck (in chdir on a dead mount) must
+	// not hold the launcher.
+	opts := rawfork.Options{Vfork: s.Config.ReadyTimeout <= 0, DaemonIsChild: daemonIsChild(s)}
+	pid, err := rawfork.Start(p, w, opts)
+	w.Close()
+	p.Done()
+	if err != nil {
+		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
+	}
+	wait := waiting(s, pid)
+	wait.Explain = func(i int, errno syscall.Errno) error {
+		if i < 0 || i >= len(p.Ops) {
+			return nil
+		}
+		op := p.Ops[i]
+		if op.Explain != nil {
+			if err := op.Explain(errno); err != nil {
+				return stages.Wrap(op.Stage, stages.ExitOSErr, err)
+			}
+		}
+		return stages.Errorf(op.Stage, stages.ExitOSErr, "%s: %w", describe(op), errno)
+	}
+	out := wait.Await(r)
+	reap(pid)
+	if out.Err != nil {
+		p.Failed() // the daemon is gone: undo what it left behind
+	}
+	s.Outcome = &out
+	return nil
+}
+
+// waiting is how the launcher waits for the daemon started through pid.
+func waiting(s *stages.State, pid int) notify.Waiting {
+	return notify.Waiting{Timeout: s.Config.ReadyTimeout, PIDHint: pid, Child: daemonIsChild(s), AfterExec: s.AfterExec}
+}
+
+func describe(op stages.Op) string {
+	switch op.Kind {
+	case stages.OpSetsid:
+		return "setsid"
+	case stages.OpFork:
+		return "fork"
+	case stages.OpChdir:
+		return "chdir " + op.Path
+	case stages.OpDup:
+		return fmt.Sprintf("dup onto fd %d", op.Num)
+	case stages.OpCloexec:
+		return "marking fds close-on-exec"
+	}
+	return fmt.Sprintf("step %d", op.Kind)
+}
+
+// pipe returns a readiness pipe whose write end is at lo or above, so no
+// later dup onto 0-2 or onto a passed fd can close it.
+func pipe(lo int) (r, w *os.File, err error) {
+	r, w, err = os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if int(w.Fd()) < lo {
+		nfd, err := unix.FcntlInt(w.Fd(), unix.F_DUPFD_CLOEXEC, lo)
+		w.Close()
+		if err != nil {
+			r.Close()
+			return nil, nil, os.NewSyscallError("fcntl", err)
+		}
+		w = os.NewFile(uintptr(nfd), "blivet-ready")
+	}
+	return r, w, nil
+}
+
+func marker(s *stages.State, role string, next, fd int, exe sys.ExeID) wire.Marker {
+	keep := slices.Clone(s.HandedFDs)
+	for n := range s.PassFDs {
+		keep = append(keep, n)
+	}
+	slices.Sort(keep)
+	return wire.Marker{Role: role, Next: next, FD: fd, Pipeline: s.Fingerprint, Exe: exe, ListenFDs: s.ListenFDs, ListenNames: s.ListenNames,
+		Name: s.ProcessName, Keep: slices.Compact(keep)}
+}
+
+// minFD is the lowest fd number the launcher's own files handed to the
+// daemon may have: above every number the daemon gets a file at.
+func minFD(s *stages.State) int {
+	lo := 3
+	for _, k := range s.KeepFDs {
+		lo = max(lo, k+1)
+	}
+	for n := range s.PassFDs {
+		lo = max(lo, n+1)
+	}
+	return lo
+}
+
+// closePassed closes the launcher's copies of the files passed on.
+func closePassed(s *stages.State) {
+	for _, f := range s.PassFDs {
+		f.Close()
+	}
 }
 
 // Layout returns the child's fd table: 0-2 from std, every kept fd at its
@@ -100,7 +288,8 @@ func (st *Stage) spawnIntermediate(s *stages.State) error {
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
-	r, w, err := os.Pipe()
+	defer closePassed(s)
+	r, w, err := pipe(minFD(s))
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
@@ -111,34 +300,30 @@ func (st *Stage) spawnIntermediate(s *stages.State) error {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
 	files, at := Layout([3]int{int(null.Fd()), int(null.Fd()), 2}, s.KeepFDs, int(w.Fd()))
-	var pid int
-	if s.DirectDaemonStep > 0 && rawfork.Supported() {
-		// Fast path: setsid and the second fork happen in a raw child,
-		// without starting a Go runtime for the intermediate.
-		m := handover.Marker{Role: "daemon", Next: s.DirectDaemonStep, FD: at, Pipeline: s.Fingerprint, Exe: exe,
-			ListenFDs: s.ListenFDs, ListenNames: s.ListenNames}
-		pid, err = rawfork.DoubleFork(path, os.Args, handover.Environ(os.Environ(), &m), files, int(w.Fd()), at, s.Config.CloseFDs, s.ResetSignals)
-	} else {
-		m := handover.Marker{Role: "intermediate", Next: s.NextStep, FD: at, Pipeline: s.Fingerprint, Exe: exe,
-			ListenFDs: s.ListenFDs, ListenNames: s.ListenNames}
-		pid, err = handover.Spawn(path, os.Args, handover.Environ(os.Environ(), &m), files, s.ResetSignals)
+	for n, f := range s.PassFDs {
+		files[n] = int(f.Fd())
 	}
+	m := marker(s, "intermediate", s.NextStep, at, exe)
+	pid, err := handover.Spawn(path, os.Args, wire.Environ(os.Environ(), &m), files, s.ResetSignals, false)
 	w.Close()
 	null.Close()
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
-	out := notify.Await(r, s.Config.ReadyTimeout, pid)
-	// Reap the intermediate: it exits as soon as the daemon is started.
-	var ws syscall.WaitStatus
-	for {
-		_, err := syscall.Wait4(pid, &ws, 0, nil)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	out := waiting(s, pid).Await(r)
+	reap(pid)
 	s.Outcome = &out
 	return nil
+}
+
+// reap collects the intermediate: it exits as soon as the daemon started.
+func reap(pid int) {
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+			return
+		}
+	}
 }
 
 func (st *Stage) spawnDaemon(s *stages.State) error {
@@ -159,9 +344,8 @@ func (st *Stage) spawnDaemon(s *stages.State) error {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
 	files, at := Layout([3]int{0, 1, 2}, s.KeepFDs, pipe)
-	m := handover.Marker{Role: "daemon", Next: s.NextStep, FD: at, Pipeline: s.Fingerprint, Exe: exe,
-		ListenFDs: s.ListenFDs, ListenNames: s.ListenNames}
-	pid, err := handover.Spawn(path, os.Args, handover.Environ(os.Environ(), &m), files, s.ResetSignals)
+	m := marker(s, "daemon", s.NextStep, at, exe)
+	pid, err := handover.Spawn(path, os.Args, wire.Environ(os.Environ(), &m), files, s.ResetSignals, daemonIsChild(s))
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}

@@ -23,7 +23,51 @@ var _ stages.Stage = (*Stage)(nil)
 func New() *Stage { return &Stage{} }
 
 // Name returns "output".
-func (*Stage) Name() string { return "output" }
+func (*Stage) Name() string { return Name }
+
+// Name is the stage's name.
+const Name = "output"
+
+var _ stages.Planner = (*Stage)(nil)
+
+// Plan opens the files in the launcher, under the same rules as Run, and
+// has the daemon child move them onto fds 1 and 2. Only in a plan that
+// ends with another program; a named pipe (whose open waits for a reader)
+// is opened by Run in the daemon instead, where the launcher's timeout
+// covers it.
+func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
+	if !p.Final {
+		return stages.ErrNoRawForm
+	}
+	for _, path := range []string{s.Config.Stdout, s.Config.Stderr} {
+		if st, err := os.Stat(path); path != "" && err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+			return stages.ErrNoRawForm
+		}
+	}
+	opened := map[string]*os.File{}
+	var chown []string
+	for i, path := range []string{s.Config.Stdout, s.Config.Stderr} {
+		if path == "" {
+			continue
+		}
+		f, ok := opened[path]
+		if !ok {
+			var err error
+			if f, err = Open(path, s.Config.Append); err != nil {
+				for _, f := range opened {
+					f.Close()
+				}
+				return stages.Wrap(Name, stages.ExitCantCreate, err)
+			}
+			opened[path] = f
+			chown = append(chown, path)
+			p.OnDone(f.Close)
+		}
+		p.Add(stages.Op{Kind: stages.OpDup, File: f, Num: i + 1})
+	}
+	s.ChownPaths = append(s.ChownPaths, chown...)
+	return nil
+}
 
 // Open opens path for output, appending or truncating.
 func Open(path string, appendTo bool) (*os.File, error) {
@@ -56,7 +100,7 @@ func (*Stage) Run(s *stages.State) error {
 		if !ok {
 			var err error
 			if f, err = Open(t.path, s.Config.Append); err != nil {
-				return stages.Wrap("output", stages.ExitCantCreate, err)
+				return stages.Wrap(Name, stages.ExitCantCreate, err)
 			}
 			opened[t.path] = f
 			s.ChownPaths = append(s.ChownPaths, t.path)

@@ -18,7 +18,21 @@ var _ stages.Stage = (*Stage)(nil)
 func New() *Stage { return &Stage{} }
 
 // Name returns "setsid".
-func (*Stage) Name() string { return "setsid" }
+func (*Stage) Name() string { return Name }
+
+// Name is the stage's name.
+const Name = "setsid"
+
+var _ stages.Planner = (*Stage)(nil)
+
+// Plan adds setsid to a launch plan: the raw intermediate calls it.
+func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
+	if s.Config.Foreground {
+		return stages.ErrNoRawForm
+	}
+	p.Add(stages.Op{Kind: stages.OpSetsid})
+	return nil
+}
 
 // Run starts a new session.
 func (*Stage) Run(s *stages.State) error {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/blivet-go/blivet/internal/handover"
 	"github.com/blivet-go/blivet/internal/sys"
+	"github.com/blivet-go/blivet/internal/wire"
 	"github.com/blivet-go/blivet/stages"
 )
 
@@ -31,7 +32,10 @@ var _ stages.Stage = (*Stage)(nil)
 func New() *Stage { return &Stage{} }
 
 // Name returns "signals".
-func (*Stage) Name() string { return "signals" }
+func (*Stage) Name() string { return Name }
+
+// Name is the stage's name.
+const Name = "signals"
 
 // Run requests a clean signal state for the next generation, or
 // re-executes in place in foreground mode when the state is not clean.
@@ -51,8 +55,8 @@ func (*Stage) Run(s *stages.State) error {
 	if err != nil {
 		return stages.Wrap("signals", stages.ExitOSErr, err)
 	}
-	m := handover.Marker{Role: "foreground", Next: s.NextStep, FD: -1, Pipeline: s.Fingerprint, Exe: exe, PID: os.Getpid(),
+	m := wire.Marker{Role: "foreground", Next: s.NextStep, FD: -1, Pipeline: s.Fingerprint, Exe: exe, PID: os.Getpid(),
 		ListenFDs: s.ListenFDs, ListenNames: s.ListenNames}
-	err = handover.Exec(path, os.Args, handover.Environ(os.Environ(), &m), true)
+	err = handover.Exec(path, os.Args, wire.Environ(os.Environ(), &m), true)
 	return stages.Errorf("signals", stages.ExitOSErr, "re-executing in place to clear inherited signal state: %w", err)
 }

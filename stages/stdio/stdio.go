@@ -20,7 +20,30 @@ var _ stages.Stage = (*Stage)(nil)
 func New() *Stage { return &Stage{} }
 
 // Name returns "stdio".
-func (*Stage) Name() string { return "stdio" }
+func (*Stage) Name() string { return Name }
+
+// Name is the stage's name.
+const Name = "stdio"
+
+var _ stages.Planner = (*Stage)(nil)
+
+// Plan points the daemon's standard fds at /dev/null. Only in a plan that
+// ends with another program: a Go daemon carries its crash output over the
+// readiness pipe, which this stage sets up in Run.
+func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
+	if !p.Final || s.Config.Foreground {
+		return stages.ErrNoRawForm
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return stages.Wrap(Name, stages.ExitOSErr, err)
+	}
+	p.OnDone(null.Close)
+	for fd := 0; fd < 3; fd++ {
+		p.Add(stages.Op{Kind: stages.OpDup, File: null, Num: fd})
+	}
+	return nil
+}
 
 // Run redirects fds 0-2.
 func (*Stage) Run(s *stages.State) error {

@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 
@@ -36,6 +37,12 @@ func main() {
 	pidfile := flag.String("pidfile", "", "write a locked pidfile (Type=forking with PIDFile=)")
 	greetingFile := flag.String("greeting", "", "file holding the greeting, re-read on SIGHUP")
 	flag.Parse()
+	// One name in every message: the library prefixes the errors it
+	// prints (ReportError, a launcher's report) with the program's base
+	// name, so this program's own messages use the same.
+	name := filepath.Base(os.Args[0])
+	log.SetFlags(0)
+	log.SetPrefix(name + ": ")
 
 	// SIGTERM is handled below (STOPPING=1, then Close removes the pidfile).
 	opts := []blivet.Option{blivet.WithForeground(*foreground)}
@@ -44,7 +51,7 @@ func main() {
 	}
 	ctx, err := blivet.Daemonize(opts...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "hello:", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(blivet.ExitCodeOf(err))
 	}
 	defer ctx.Close()

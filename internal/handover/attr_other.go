@@ -1,0 +1,7 @@
+//go:build !linux
+
+package handover
+
+import "syscall"
+
+func sysProcAttr(bool) *syscall.SysProcAttr { return nil }

@@ -1,0 +1,337 @@
+//go:build linux && (amd64 || arm64)
+
+package rawfork
+
+import (
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/blivet-go/blivet/stages"
+)
+
+// launch forks and runs c's steps in the children; it returns only in the
+// launcher. Everything after the first clone runs without a Go runtime of
+// its own: see the package documentation for the rules this function
+// keeps. Every variable is declared before the fork, and after it only
+// nosplit raw system call functions are called, so the child never needs
+// more stack than the parent's stack check provided.
+//
+//go:noinline
+//go:norace
+//go:nocheckptr
+func launch(c *child) (pid uintptr, errno syscall.Errno) {
+	var (
+		e      uintptr
+		i, j   int
+		op     *rop
+		v      uintptr
+		lo     uintptr
+		n      int
+		sig    uintptr
+		denied syscall.Errno
+		last   syscall.Errno
+		cand   uintptr
+		want   uintptr
+	)
+	if c.vfork {
+		pid, e = rawVforkClone(c.flags1)
+	} else {
+		pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, c.flags1, 0, 0, 0, 0, 0)
+		e = uintptr(errno)
+	}
+	if e != 0 {
+		return 0, syscall.Errno(e)
+	}
+	if pid != 0 {
+		return pid, 0
+	}
+
+	// The first child. Tell the launcher who we are: the last PID record
+	// names the daemon.
+	v, _, _ = syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
+	goto reportPID
+
+steps:
+	for ; i < len(c.ops); i++ {
+		op = &c.ops[i]
+		switch op.kind {
+		case stages.OpSetsid:
+			if _, _, errno = syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0); errno != 0 {
+				goto fail
+			}
+		case stages.OpFork:
+			// This process only forks and exits: close, in its own copy of
+			// the fd table, what the daemon does not need, so the daemon's
+			// copy stays small whatever the launcher had open.
+			lo = 0
+			for j = 0; j < len(c.needed); j++ {
+				if c.needed[j] > lo {
+					syscall.RawSyscall(unix.SYS_CLOSE_RANGE, lo, c.needed[j]-1, 0)
+				}
+				lo = c.needed[j] + 1
+			}
+			syscall.RawSyscall(unix.SYS_CLOSE_RANGE, lo, ^uintptr(0), 0)
+			if c.vfork {
+				pid, e = rawVforkClone(c.flags2)
+				errno = syscall.Errno(e)
+			} else {
+				pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, c.flags2, 0, 0, 0, 0, 0)
+			}
+			if errno != 0 {
+				goto fail
+			}
+			if pid != 0 {
+				syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+			}
+			v, _, _ = syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
+			i++
+			goto reportPID
+		case stages.OpUmask:
+			syscall.RawSyscall(syscall.SYS_UMASK, op.num, 0, 0)
+		case stages.OpChdir:
+			if _, _, errno = syscall.RawSyscall(syscall.SYS_CHDIR, op.path, 0, 0); errno != 0 {
+				goto fail
+			}
+		case stages.OpDup:
+			if op.fd == op.num {
+				_, _, errno = syscall.RawSyscall(syscall.SYS_FCNTL, op.fd, syscall.F_SETFD, 0)
+			} else {
+				_, _, errno = syscall.RawSyscall(syscall.SYS_DUP3, op.fd, op.num, 0)
+			}
+			if errno != 0 {
+				goto fail
+			}
+		case stages.OpKeepOpen:
+			if _, _, errno = syscall.RawSyscall(syscall.SYS_FCNTL, op.fd, syscall.F_SETFD, 0); errno != 0 {
+				goto fail
+			}
+		case stages.OpLock:
+			if _, _, errno = syscall.RawSyscall(syscall.SYS_FLOCK, op.fd, syscall.LOCK_EX|syscall.LOCK_NB, 0); errno != 0 {
+				goto fail
+			}
+			// The path must still name the locked file: an instance that
+			// was stopping may have removed it between open and lock.
+			_, _, errno = syscall.RawSyscall6(unix.SYS_STATX, op.fd, uintptr(unsafe.Pointer(&c.empty[0])),
+				unix.AT_EMPTY_PATH, unix.STATX_INO, uintptr(unsafe.Pointer(&c.stxA)), 0)
+			if errno != 0 {
+				goto fail
+			}
+			_, _, errno = syscall.RawSyscall6(unix.SYS_STATX, c.cwd, op.path,
+				unix.AT_SYMLINK_NOFOLLOW, unix.STATX_INO, uintptr(unsafe.Pointer(&c.stxB)), 0)
+			if errno == syscall.ENOENT || (errno == 0 && (c.stxA.Ino != c.stxB.Ino ||
+				c.stxA.Dev_major != c.stxB.Dev_major || c.stxA.Dev_minor != c.stxB.Dev_minor)) {
+				errno = syscall.ESTALE
+			}
+			if errno != 0 {
+				goto fail
+			}
+		case stages.OpWritePID:
+			v, _, _ = syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
+			n = len(c.digits)
+			n--
+			c.digits[n] = '\n'
+			for {
+				n--
+				c.digits[n] = byte('0' + v%10)
+				v /= 10
+				if v == 0 || n == 0 {
+					break
+				}
+			}
+			// Write, then cut: a reader never sees an empty file.
+			if _, _, errno = syscall.RawSyscall6(syscall.SYS_PWRITE64, op.fd, uintptr(unsafe.Pointer(&c.digits[n])),
+				uintptr(len(c.digits)-n), 0, 0, 0); errno != 0 {
+				goto fail
+			}
+			if _, _, errno = syscall.RawSyscall(syscall.SYS_FTRUNCATE, op.fd, uintptr(len(c.digits)-n), 0); errno != 0 {
+				goto fail
+			}
+		case stages.OpCloexec:
+			lo = 3
+			for j = 0; j <= len(op.keep); j++ {
+				v = ^uintptr(0)
+				if j < len(op.keep) {
+					if op.keep[j] < lo {
+						continue
+					}
+					v = op.keep[j] - 1
+				}
+				if v >= lo {
+					if _, _, errno = syscall.RawSyscall(unix.SYS_CLOSE_RANGE, lo, v, unix.CLOSE_RANGE_CLOEXEC); errno != 0 {
+						goto fail
+					}
+				}
+				if j < len(op.keep) {
+					lo = op.keep[j] + 1
+				}
+			}
+		case stages.OpDrop:
+			if _, _, errno = syscall.RawSyscall(syscall.SYS_SETGROUPS, op.num, uintptr(unsafe.Pointer(&op.groups[0])), 0); errno != 0 {
+				goto fail
+			}
+			if _, _, errno = syscall.RawSyscall(syscall.SYS_SETRESGID, op.gid, op.gid, op.gid); errno != 0 {
+				goto fail
+			}
+			if op.setUID {
+				if _, _, errno = syscall.RawSyscall(syscall.SYS_SETRESUID, op.uid, op.uid, op.uid); errno != 0 {
+					goto fail
+				}
+			}
+			for j = 0; j < len(op.checks); j++ {
+				want = uintptr(uint32(op.checks[j].Want))
+				errno = syscall.Errno(VerifyErrno + j)
+				switch op.checks[j].Kind {
+				case stages.CheckUIDs:
+					syscall.RawSyscall(syscall.SYS_GETRESUID, uintptr(unsafe.Pointer(&c.ids[0])),
+						uintptr(unsafe.Pointer(&c.ids[1])), uintptr(unsafe.Pointer(&c.ids[2])))
+					v, _, _ = syscall.RawSyscall(syscall.SYS_SETFSUID, ^uintptr(0), 0, 0)
+					if uintptr(c.ids[0]) != want || uintptr(c.ids[1]) != want || uintptr(c.ids[2]) != want || uintptr(uint32(v)) != want {
+						goto fail
+					}
+				case stages.CheckGIDs:
+					syscall.RawSyscall(syscall.SYS_GETRESGID, uintptr(unsafe.Pointer(&c.ids[0])),
+						uintptr(unsafe.Pointer(&c.ids[1])), uintptr(unsafe.Pointer(&c.ids[2])))
+					v, _, _ = syscall.RawSyscall(syscall.SYS_SETFSGID, ^uintptr(0), 0, 0)
+					if uintptr(c.ids[0]) != want || uintptr(c.ids[1]) != want || uintptr(c.ids[2]) != want || uintptr(uint32(v)) != want {
+						goto fail
+					}
+				case stages.CheckNoCaps:
+					c.caps = [8]uint32{unix.LINUX_CAPABILITY_VERSION_3, 0}
+					if _, _, e2 := syscall.RawSyscall(syscall.SYS_CAPGET, uintptr(unsafe.Pointer(&c.caps[0])),
+						uintptr(unsafe.Pointer(&c.caps[2])), 0); e2 != 0 {
+						goto fail
+					}
+					// effective, permitted (inheritable may stay): two 32-bit halves.
+					if c.caps[2]|c.caps[3]|c.caps[5]|c.caps[6] != 0 {
+						goto fail
+					}
+				case stages.CheckNoSetuid0:
+					if _, _, e2 := syscall.RawSyscall(syscall.SYS_SETUID, 0, 0, 0); e2 == 0 {
+						goto fail
+					}
+				case stages.CheckNoSeteuid0:
+					if _, _, e2 := syscall.RawSyscall(syscall.SYS_SETRESUID, ^uintptr(0), 0, ^uintptr(0)); e2 == 0 {
+						goto fail
+					}
+				case stages.CheckGroups:
+					v, _, e2 := syscall.RawSyscall(syscall.SYS_GETGROUPS, uintptr(len(c.groups)), uintptr(unsafe.Pointer(&c.groups[0])), 0)
+					if e2 != 0 || v != op.num {
+						goto fail
+					}
+					for n = 0; n < int(v); n++ {
+						for lo = 0; lo < op.num && op.groups[lo] != c.groups[n]; lo++ {
+						}
+						if lo == op.num {
+							goto fail
+						}
+					}
+				case stages.CheckNoSetgid0:
+					if _, _, e2 := syscall.RawSyscall(syscall.SYS_SETGID, 0, 0, 0); e2 == 0 {
+						goto fail
+					}
+				}
+			}
+			errno = 0
+		case stages.OpExec:
+			if op.pidBuf != nil {
+				v, _, _ = syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
+				n = len(c.digits)
+				for {
+					n--
+					c.digits[n] = byte('0' + v%10)
+					v /= 10
+					if v == 0 || n == 0 {
+						break
+					}
+				}
+				for j = op.pidAt; n < len(c.digits); j++ {
+					op.pidBuf[j] = c.digits[n]
+					n++
+				}
+				op.pidBuf[j] = 0
+			}
+			// No Go handler may run here: every caught signal goes back to
+			// its default before any signal is unblocked.
+			for sig = 1; sig < 65; sig++ {
+				if sig == uintptr(syscall.SIGKILL) || sig == uintptr(syscall.SIGSTOP) {
+					continue
+				}
+				c.old[0] = 0
+				syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&c.old)), 8, 0, 0)
+				if c.reset || c.old[0] != 1 { // 1 is SIG_IGN
+					syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&c.dfl)), 0, 8, 0, 0)
+				}
+			}
+			syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&c.mask)), 0, 8, 0, 0)
+			if op.announce {
+				syscall.RawSyscall(syscall.SYS_WRITE, c.pipe, uintptr(unsafe.Pointer(&c.exec[0])), uintptr(len(c.exec)))
+			}
+			denied, last = 0, syscall.ENOENT
+			for j = 0; j+1 < len(op.cands); j++ {
+				cand = op.cands[j]
+				_, _, errno = syscall.RawSyscall(syscall.SYS_EXECVE, cand,
+					uintptr(unsafe.Pointer(&op.argv[0])), uintptr(unsafe.Pointer(&op.envv[0])))
+				if errno == syscall.ENOEXEC && op.shArgv != nil {
+					// No known format (a script without #!): the shell runs
+					// it, as execvp(3) does.
+					op.shArgv[1] = cand
+					_, _, errno = syscall.RawSyscall(syscall.SYS_EXECVE, op.shArgv[0],
+						uintptr(unsafe.Pointer(&op.shArgv[0])), uintptr(unsafe.Pointer(&op.envv[0])))
+				}
+				switch errno {
+				case syscall.EACCES:
+					denied = errno
+				case syscall.ENOENT, syscall.ENOTDIR, syscall.ESTALE, syscall.ENODEV, syscall.ETIMEDOUT:
+					last = errno
+				default:
+					goto fail
+				}
+			}
+			errno = last
+			if denied != 0 {
+				errno = denied
+			}
+			goto fail
+		}
+	}
+	// A plan always ends with an exec; reaching here is a bug.
+	errno = syscall.EINVAL
+	i = len(c.ops) - 1
+
+fail:
+	op = &c.ops[i]
+	syscall.RawSyscall(syscall.SYS_WRITE, c.pipe, uintptr(unsafe.Pointer(&op.fail[0])), uintptr(len(op.fail)))
+	v = uintptr(errno)
+	n = len(c.digits)
+	n--
+	c.digits[n] = '\n'
+	for {
+		n--
+		c.digits[n] = byte('0' + v%10)
+		v /= 10
+		if v == 0 || n == 0 {
+			break
+		}
+	}
+	syscall.RawSyscall(syscall.SYS_WRITE, c.pipe, uintptr(unsafe.Pointer(&c.digits[n])), uintptr(len(c.digits)-n))
+	syscall.RawSyscall(syscall.SYS_EXIT_GROUP, uintptr(stages.ExitOSErr), 0, 0)
+	return 0, 0
+
+reportPID:
+	syscall.RawSyscall(syscall.SYS_WRITE, c.pipe, uintptr(unsafe.Pointer(&c.pidRec[0])), uintptr(len(c.pidRec)))
+	n = len(c.digits)
+	n--
+	c.digits[n] = '\n'
+	for {
+		n--
+		c.digits[n] = byte('0' + v%10)
+		v /= 10
+		if v == 0 || n == 0 {
+			break
+		}
+	}
+	syscall.RawSyscall(syscall.SYS_WRITE, c.pipe, uintptr(unsafe.Pointer(&c.digits[n])), uintptr(len(c.digits)-n))
+	goto steps
+}

@@ -1,0 +1,176 @@
+package pidfile
+
+import (
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/blivet-go/blivet/stages"
+)
+
+// Name is the stage's name.
+const Name = stageName
+
+var _ stages.Planner = (*Stage)(nil)
+
+// Plan describes the stage for a launch plan that ends with another
+// program (the daemonize command): the launcher opens the lockfile and the
+// pidfile under the rules of Acquire, without locking them; the daemon
+// child takes the lock itself (so the kernel names it, and the program
+// after it, as the holder; there is no moment where another instance could
+// win it in between), checks that the path still names the file, writes
+// its PID through the locked descriptor and keeps it open for the program.
+// A conflict is reported as it is by Acquire: exit code 69 with a
+// *ConflictError naming the holder. If the launch fails, the launcher
+// removes a pidfile nobody holds that still is the file it opened.
+//
+// In a plan followed by a Go daemon (the library) the stage declines: it
+// runs in the daemon, which then holds the lock and removes the pidfile.
+func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
+	c := &s.Config
+	lockPath := c.LockPath()
+	if c.Pidfile == "" && lockPath == "" {
+		return nil
+	}
+	if !p.Final || c.CleanupOnSignal {
+		return stages.ErrNoRawForm
+	}
+	var files []*os.File
+	open := func(path string) (*os.File, error) {
+		o, err := openSafe(path)
+		if err != nil {
+			return nil, err
+		}
+		unix.Close(o.dir)
+		f := os.NewFile(uintptr(o.fd), o.path)
+		var st unix.Stat_t
+		if err := unix.Fstat(o.fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			// A device as pidfile: written by the Go stage only.
+			f.Close()
+			return nil, stages.ErrNoRawForm
+		}
+		files = append(files, f)
+		dev, ino := uint64(st.Dev), uint64(st.Ino)
+		p.OnFailure(func() { removeUnheld(o.path, dev, ino) })
+		return f, nil
+	}
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	if lockPath != "" {
+		lock, err := open(lockPath)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		p.Add(stages.Op{Kind: stages.OpLock, File: lock, Path: lock.Name(), Explain: lockError(lock.Name())})
+		if lockPath == c.Pidfile {
+			p.Add(stages.Op{Kind: stages.OpWritePID, File: lock, Explain: writeError(lock.Name())})
+		}
+		p.Add(stages.Op{Kind: stages.OpKeepOpen, File: lock})
+		if lockPath != c.Pidfile {
+			s.ChownPaths = append(s.ChownPaths, lockPath)
+		}
+	}
+	if c.Pidfile != "" && lockPath != c.Pidfile {
+		pf, err := open(c.Pidfile)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		p.Add(stages.Op{Kind: stages.OpWritePID, File: pf, Explain: writeError(pf.Name())})
+	}
+	p.OnDone(func() error { closeAll(); return nil })
+	return nil
+}
+
+// lockError explains a failed lock step of a plan as Acquire would.
+func lockError(path string) func(syscall.Errno) error {
+	return func(errno syscall.Errno) error {
+		switch errno {
+		case unix.EWOULDBLOCK:
+			e := &ConflictError{Path: path}
+			if st, err := Probe(path); err == nil && st.Held {
+				e.PID = st.PID
+			} else if data, err := os.ReadFile(path); err == nil {
+				e.PID, e.FromFile = 0, false
+				if pid, ok := parsePID(data); ok {
+					e.PID, e.FromFile = pid, true
+				}
+			}
+			return &stages.Error{Stage: stageName, Code: stages.ExitUnavailable, Err: e}
+		case unix.ESTALE:
+			return stages.Errorf(stageName, stages.ExitUnavailable,
+				"%s was removed or replaced while starting (another instance is starting or stopping)", path)
+		}
+		return cantCreate(&os.PathError{Op: "flock", Path: path, Err: errno})
+	}
+}
+
+func writeError(path string) func(syscall.Errno) error {
+	return func(errno syscall.Errno) error {
+		return cantCreate(&os.PathError{Op: "write", Path: path, Err: errno})
+	}
+}
+
+// removeUnheld removes path after a failed launch if it still is the file
+// dev/ino and nobody holds a lock on it: it takes the lock itself, so no
+// instance starting meanwhile loses its pidfile.
+func removeUnheld(path string, dev, ino uint64) {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil || uint64(st.Dev) != dev || uint64(st.Ino) != ino {
+		return
+	}
+	l, err := Acquire(path)
+	if err != nil {
+		return
+	}
+	if l.dev == dev && l.ino == ino {
+		_ = l.Remove()
+	}
+	_ = l.Unlock()
+}
+
+// RemoveStale removes the pidfile at path after the process pid it names
+// has ended without cleaning up (a program that failed to get ready):
+// only if it still holds pid and nobody holds the lock on lockPath (the
+// pidfile itself when they are the same; "" for none). It takes the lock
+// itself while removing, so no instance starting meanwhile loses its
+// pidfile.
+func RemoveStale(path, lockPath string, pid int) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return cantCreate(err)
+	}
+	if got, ok := parsePID(data); !ok || got != pid {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return nil
+	}
+	if lockPath == "" {
+		return removeIfSame(path, uint64(st.Dev), uint64(st.Ino), pid)
+	}
+	if s, err := Probe(lockPath); err != nil || s.Held {
+		return err
+	}
+	l, err := Acquire(lockPath)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	if lockPath == path {
+		if l.dev == uint64(st.Dev) && l.ino == uint64(st.Ino) {
+			return l.Remove()
+		}
+		return nil
+	}
+	return removeIfSame(path, uint64(st.Dev), uint64(st.Ino), pid)
+}

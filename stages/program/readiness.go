@@ -1,0 +1,265 @@
+package program
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/blivet-go/blivet/pidfile"
+	"github.com/blivet-go/blivet/stages"
+)
+
+// Readiness says how the launcher learns that a program it did not write
+// is ready. At most one of Notify, FD and After may be set; with none, the
+// program is "ready" once it has been executed.
+//
+// With any of them the launcher exits 0 only once the program is ready.
+// If the program ends first, the launcher fails with 70 saying how it
+// ended ("exited with status 3", "killed by SIGSEGV"), and the pidfile is
+// removed; at the launcher's timeout it fails with 75 and the program gets
+// SIGTERM. This works after the double fork: on Linux the program is the
+// launcher's child until the launcher exits.
+type Readiness struct {
+	// Notify: the program speaks the sd_notify protocol (sd_notify(3)).
+	// The launcher makes a notification socket for this launch only and
+	// passes it as NOTIFY_SOCKET; READY=1 from the program (or a process
+	// it started) means ready, EXTEND_TIMEOUT_USEC= moves the deadline,
+	// ERRNO= or STOPPING=1 before ready is a failure, STATUS= lines go to
+	// Status. Later messages go nowhere and never fail the program.
+	Notify bool
+	// FD, when 3 or more: the s6 convention. The program gets the write
+	// end of a pipe as fd FD and is ready when it writes a newline there.
+	FD int
+	// After: the program is ready once it is still running after this
+	// long (supervisord's startsecs), for programs that speak no protocol.
+	After time.Duration
+	// Status, when not nil, gets the program's STATUS= lines.
+	Status io.Writer
+}
+
+func (r Readiness) isZero() bool { return !r.Notify && r.FD < 3 && r.After <= 0 }
+
+// prepare sets up the launcher's side before the fork.
+func (r Readiness) prepare(s *stages.State) error {
+	var wait func(pid int, deadline time.Time, ended <-chan struct{}) error
+	switch {
+	case r.Notify:
+		w, err := r.listen()
+		if err != nil {
+			return err
+		}
+		wait = w
+	case r.FD >= 3:
+		rd, wr, err := os.Pipe()
+		if err != nil {
+			return stages.Wrap(CheckName, stages.ExitOSErr, err)
+		}
+		if s.PassFDs == nil {
+			s.PassFDs = map[int]*os.File{}
+		}
+		s.PassFDs[r.FD] = wr
+		s.KeepFDs = append(s.KeepFDs, r.FD)
+		wait = func(pid int, deadline time.Time, ended <-chan struct{}) error {
+			return awaitLine(rd, r.FD, deadline, ended)
+		}
+	default:
+		d := r.After
+		wait = func(pid int, deadline time.Time, ended <-chan struct{}) error {
+			timeout, stop := deadlineTimer(deadline)
+			defer stop()
+			select {
+			case <-time.After(d):
+				select {
+				case <-ended:
+					return errEnded
+				default:
+					return nil
+				}
+			case <-ended:
+				return errEnded
+			case <-timeout:
+				return errTimeout
+			}
+		}
+	}
+	c := s.Config
+	s.AfterExec = func(pid int, deadline <-chan time.Time, ended <-chan struct{}, how func() string) error {
+		_ = deadline // the wait keeps its own, movable deadline
+		var dl time.Time
+		if c.ReadyTimeout > 0 {
+			dl = time.Now().Add(c.ReadyTimeout)
+		}
+		err := wait(pid, dl, ended)
+		if err == nil {
+			return nil
+		}
+		if err == errTimeout {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			err = stages.Errorf("program", stages.ExitTempFail, "not ready after %v; sent SIGTERM to the program, PID %d", c.ReadyTimeout, pid)
+		} else if err == errEnded {
+			msg := "the program ended before it was ready"
+			if h := how(); h != "" {
+				msg = "the program " + h + " before it was ready"
+			}
+			err = stages.Errorf("program", stages.ExitSoftware, "%s", msg)
+		}
+		select {
+		case <-ended:
+		case <-time.After(5 * time.Second):
+		}
+		removePidfile(c, pid)
+		return err
+	}
+	return nil
+}
+
+var (
+	errEnded   = fmt.Errorf("ended")
+	errTimeout = fmt.Errorf("timeout")
+)
+
+// removePidfile removes the pidfile of a program that failed to get ready,
+// if it still names that program and nobody holds the lock.
+func removePidfile(c stages.Config, pid int) {
+	if c.Pidfile != "" {
+		_ = pidfile.RemoveStale(c.Pidfile, c.LockPath(), pid)
+	}
+}
+
+// awaitLine waits for a newline on r, the read end of the readiness fd.
+func awaitLine(r *os.File, fd int, deadline time.Time, ended <-chan struct{}) error {
+	got := make(chan error, 1)
+	go func() {
+		defer r.Close()
+		line, err := bufio.NewReader(r).ReadString('\n')
+		switch {
+		case err == nil:
+			got <- nil
+		case line != "":
+			got <- stages.Errorf("program", stages.ExitSoftware, "the program closed its readiness fd %d without a newline (wrote %q)", fd, line)
+		default:
+			got <- errEnded
+		}
+	}()
+	timeout, stop := deadlineTimer(deadline)
+	defer stop()
+	select {
+	case err := <-got:
+		if err == errEnded {
+			// Every copy of the write end is closed: the program ended, or
+			// closed fd without saying ready.
+			select {
+			case <-ended:
+			case <-time.After(100 * time.Millisecond):
+				return stages.Errorf("program", stages.ExitSoftware, "the program closed its readiness fd %d without writing a newline", fd)
+			}
+		}
+		return err
+	case <-timeout:
+		return errTimeout
+	}
+}
+
+// listen makes the notification socket and sets NOTIFY_SOCKET; the
+// returned function waits for READY=1.
+func (r Readiness) listen() (func(pid int, deadline time.Time, ended <-chan struct{}) error, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, stages.Wrap(CheckName, stages.ExitOSErr, os.NewSyscallError("socket", err))
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := fmt.Sprintf("blivet-notify-%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
+	var addr string
+	if runtime.GOOS == "linux" {
+		// An abstract socket: nothing on disk to clean up, reachable after
+		// a privilege drop.
+		addr = "@" + name
+		err = unix.Bind(fd, &unix.SockaddrUnix{Name: addr})
+	} else {
+		dir, derr := os.MkdirTemp("", "blivet-notify-")
+		if derr != nil {
+			unix.Close(fd)
+			return nil, stages.Wrap(CheckName, stages.ExitOSErr, derr)
+		}
+		_ = os.Chmod(dir, 0o755)
+		addr = dir + "/notify"
+		err = unix.Bind(fd, &unix.SockaddrUnix{Name: addr})
+		if err == nil {
+			_ = os.Chmod(addr, 0o666)
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, stages.Wrap(CheckName, stages.ExitOSErr, os.NewSyscallError("bind", err))
+	}
+	os.Setenv("NOTIFY_SOCKET", addr)
+	msgs := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	return func(pid int, deadline time.Time, ended <-chan struct{}) error {
+		for {
+			timeout, stop := deadlineTimer(deadline)
+			select {
+			case m, ok := <-msgs:
+				stop()
+				if !ok {
+					return stages.Errorf("program", stages.ExitOSErr, "the notification socket failed")
+				}
+				for _, line := range strings.Split(m, "\n") {
+					k, v, _ := strings.Cut(line, "=")
+					switch k {
+					case "READY":
+						if v == "1" {
+							return nil
+						}
+					case "STATUS":
+						if r.Status != nil {
+							fmt.Fprintf(r.Status, "daemonize: status: %s\n", v)
+						}
+					case "ERRNO":
+						n, _ := strconv.Atoi(v)
+						return stages.Errorf("program", stages.ExitSoftware, "the program reported a failure before it was ready: ERRNO=%s (%v)", v, syscall.Errno(n))
+					case "STOPPING":
+						if v == "1" {
+							return stages.Errorf("program", stages.ExitSoftware, "the program said STOPPING=1 before it was ready")
+						}
+					case "EXTEND_TIMEOUT_USEC":
+						if us, err := strconv.ParseUint(v, 10, 63); err == nil && !deadline.IsZero() {
+							if ext := time.Now().Add(time.Duration(us) * time.Microsecond); ext.After(deadline) {
+								deadline = ext
+							}
+						}
+					}
+				}
+			case <-ended:
+				stop()
+				return errEnded
+			case <-timeout:
+				return errTimeout
+			}
+		}
+	}, nil
+}
