@@ -539,3 +539,26 @@ func childrenOf(pid int) []int {
 	}
 	return out
 }
+
+// TestUpgradeTellsServiceManager: under a service manager (NOTIFY_SOCKET),
+// the first generation says READY=1 with its PID; after an upgrade the old
+// one sends MAINPID= with the new PID, sent by the old (main) process, and
+// the new generation does not announce itself.
+func TestUpgradeTellsServiceManager(t *testing.T) {
+	requireRoot(t)
+	m := newSDManager(t, false)
+	d := blivettest.StartDaemon(t, "longlife", blivettest.WithEnv("NOTIFY_SOCKET", m.addr))
+	ready := m.must(t)
+	if !strings.Contains(ready.Text, "READY=1") || !strings.Contains(ready.Text, fmt.Sprintf("MAINPID=%d", d.PID)) {
+		t.Fatalf("first notification %q, want READY=1 and MAINPID=%d", ready.Text, d.PID)
+	}
+	if out := upgrade(t, d.Run.Dir, d.PID); out != "0 <nil>" {
+		t.Fatalf("upgrade: %s", out)
+	}
+	next := pidIn(t, d.Pidfile)
+	msg := m.must(t)
+	if msg.Text != fmt.Sprintf("MAINPID=%d", next) || msg.PID != d.PID {
+		t.Fatalf("after the upgrade: %q from PID %d, want MAINPID=%d from the old PID %d", msg.Text, msg.PID, next, d.PID)
+	}
+	m.none(t)
+}
