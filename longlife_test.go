@@ -562,3 +562,42 @@ func TestUpgradeTellsServiceManager(t *testing.T) {
 	}
 	m.none(t)
 }
+
+// TestUpgradeWithSocketActivation: a listener whose name matches a
+// socket-activation fd (LISTEN_FDNAMES) is that fd, not a new socket, and
+// the next generation of an upgrade serves on it too.
+func TestUpgradeWithSocketActivation(t *testing.T) {
+	requireRoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // f keeps the socket
+	defer f.Close()
+	d := blivettest.StartDaemon(t, "longlife", blivettest.WithEnv("LISTEN_FDS", "1"), blivettest.WithEnv("LISTEN_FDNAMES", "echo"),
+		blivettest.WithCmd(func(cmd *exec.Cmd) {
+			cmd.ExtraFiles = []*os.File{f}
+			cmd.Args = append([]string{"/bin/sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`}, cmd.Args...)
+			cmd.Path = "/bin/sh"
+		}))
+	var addr string
+	d.Run.Await("addr", &addr)
+	if addr != ln.Addr().String() {
+		t.Fatalf("the daemon serves on %s, not on the activated socket %s", addr, ln.Addr())
+	}
+	f.Close() // only the daemon holds it now
+	for i := 0; i < 3; i++ {
+		old := pidIn(t, d.Pidfile)
+		if out := upgrade(t, d.Run.Dir, old); out != "0 <nil>" {
+			t.Fatalf("upgrade: %s", out)
+		}
+		blivettest.Eventually(t, 10*time.Second, func() bool { return gone(old) }, "generation %d still alive", old)
+		if err := echoOnce(addr, "activated"); err != nil {
+			t.Fatalf("after upgrade %d: %v", i+1, err)
+		}
+	}
+}
