@@ -282,10 +282,11 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	if live := d.Run.PIDs(); len(live) != 1 || live[0] != newest {
 		t.Fatalf("processes of the run: %v, want only the newest generation %d", live, newest)
 	}
-	log, _ := os.ReadFile(filepath.Join(d.Run.Dir, "out.log"))
-	if n := strings.Count(string(log), " ready as uid "); n != 21 {
-		t.Errorf("the log has %d generations ready, want 21 (appended, never truncated):\n%s", n, log)
-	}
+	// The newest generation logs right after it said ready: poll.
+	blivettest.Eventually(t, 10*time.Second, func() bool {
+		log, _ := os.ReadFile(filepath.Join(d.Run.Dir, "out.log"))
+		return strings.Count(string(log), " ready as uid ") == 21
+	}, "the log does not have 21 generations ready (appended, never truncated):\n%s", readLog(d.Run.Dir))
 	if !pfProbe(t, d.Pidfile).Held {
 		t.Fatal("the lock on the pidfile is not held after 20 upgrades")
 	}
@@ -345,6 +346,9 @@ func TestReopenOutputs(t *testing.T) {
 	var addr string
 	d.Run.Await("addr", &addr)
 	logPath := filepath.Join(d.Run.Dir, "out.log")
+	blivettest.Eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(readLog(d.Run.Dir), " ready as uid ")
+	}, "the daemon never logged its start")
 	if err := os.Rename(logPath, logPath+".1"); err != nil {
 		t.Fatal(err)
 	}
