@@ -224,6 +224,10 @@ func TestLogrotate(t *testing.T) {
 		t.Log("daemonize has no --signal yet: postrotate uses echo-server -reopen")
 	}
 	text = strings.ReplaceAll(text, "daemonize --signal HUP -p "+filepath.Join(dir, "echo.pid"), signaller)
+	if !strings.Contains(text, signaller) {
+		t.Fatalf("the shipped configuration has no postrotate daemonize --signal line:\n%s", text)
+	}
+	t.Logf("postrotate: %s", signaller)
 	confPath := filepath.Join(dir, "logrotate.conf")
 	if err := os.WriteFile(confPath, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
