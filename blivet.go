@@ -82,9 +82,10 @@ type Context struct {
 	state    *State
 	observer func(Event)
 	exitFunc func(code int)
-	pos      int     // next step to run
-	closed   bool    // Close ran
-	sd       sdState // service manager protocols (systemd.go)
+	pos      int       // next step to run
+	closed   bool      // Close ran
+	sd       sdState   // service manager protocols (systemd.go)
+	life     lifeState // upgrade and reopen (upgrade.go, reopen.go)
 }
 
 // Daemonize turns the calling program into a daemon and returns, in the
@@ -109,6 +110,9 @@ func Daemonize(opts ...Option) (*Context, error) {
 		st.Role = RoleForeground
 	}
 	ctx := &Context{p: p, state: st, observer: c.observer, exitFunc: c.exitFunc}
+	if err := ctx.resumeUpgrade(c, p); err != nil { // upgrade.go
+		return nil, err
+	}
 	if handed {
 		if line := adoptPipe(marker, markerErr); line != nil {
 			st.Line = line
@@ -156,6 +160,7 @@ func Daemonize(opts ...Option) (*Context, error) {
 	if !c.AutoNotify {
 		stop = p.split
 	}
+	ctx.watchSignals(c) // reopen.go: in the daemon or the foreground process
 	if err := ctx.run(stop, true); err != nil {
 		return nil, err
 	}
@@ -167,6 +172,7 @@ func Daemonize(opts ...Option) (*Context, error) {
 		// process is the daemon.
 		st.Role = RoleDaemon
 	}
+	ctx.watchSignals(c)
 	return ctx, nil
 }
 

@@ -14,7 +14,7 @@ func (s step) name() string {
 
 // build applies the stage edits and hooks to the default pipeline.
 func build(c *config) (*pipeline, error) {
-	list, err := applyEdits(DefaultStages(), c.edits)
+	list, err := applyEdits(withListenStage(DefaultStages(), c), c.edits)
 	if err == nil {
 		err = checkHooks(list, c.hooks)
 	}

@@ -31,6 +31,7 @@ type config struct {
 	hooks    []hookSpec
 	observer func(Event)
 	exitFunc func(code int)
+	life     lifeConfig // listen.go, upgrade.go, reopen.go
 }
 
 func defaultConfig() *config {
@@ -325,6 +326,9 @@ func (c *config) validate() error {
 			return usageErr("WithKeepFDs: %d is not a file descriptor", fd)
 		}
 	}
+	if err := validateListeners(c.Listeners); err != nil {
+		return err
+	}
 	if c.ReadyTimeout < 0 {
 		return usageErr("WithReadyTimeout: negative duration %v", c.ReadyTimeout)
 	}
@@ -364,7 +368,7 @@ func (c *config) validate() error {
 			return usageErr("WithAmbientCaps: %v", err)
 		}
 	}
-	if c.DropConfigured() && os.Geteuid() != 0 {
+	if c.DropConfigured() && os.Geteuid() != 0 && !upgradeDropped() {
 		var set []string
 		for _, id := range []struct{ opt, v string }{{"WithUser", c.User}, {"WithGroup", c.Group}} {
 			if id.v != "" {

@@ -163,8 +163,9 @@ func (c *Context) ListenNames() []string {
 }
 
 // Files returns the socket-activation fds named name (every one when name
-// is ""), as files that stay open for the life of the process, marked
-// close-on-exec. It returns nil when there is none.
+// is ""), then the WithListener sockets of that name (bound by the daemon
+// or inherited in an upgrade), as files that stay open for the life of the
+// process, marked close-on-exec. It returns nil when there is none.
 func (c *Context) Files(name string) []*os.File {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -175,6 +176,11 @@ func (c *Context) Files(name string) []*os.File {
 	for _, f := range c.sd.files {
 		if name == "" || f.Name() == name {
 			out = append(out, f)
+		}
+	}
+	for _, so := range c.state.Sockets { // WithListener (listen.go)
+		if name == "" || so.Name == name {
+			out = append(out, so.File)
 		}
 	}
 	return out

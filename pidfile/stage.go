@@ -41,6 +41,9 @@ func (*Stage) Name() string { return stageName }
 // A lock conflict fails with 69, anything else with 73; nothing is left
 // locked or half-written when Run fails.
 func (*Stage) Run(s *stages.State) error {
+	if s.Inherited != nil { // an upgrade's new generation (adopt.go)
+		return adopt(s)
+	}
 	c := &s.Config
 	lockPath := c.LockPath()
 	if c.Pidfile == "" && lockPath == "" {
@@ -90,7 +93,7 @@ func (*Stage) Run(s *stages.State) error {
 		}
 	}
 
-	r := &release{lock: lock, written: written, ownsPidfile: lock != nil && lockPath == c.Pidfile && c.Pidfile != ""}
+	r := &release{lock: lock, written: written, ownsPidfile: lock != nil && lockPath == c.Pidfile && c.Pidfile != "", state: s}
 	if written != nil {
 		// Keep a descriptor on the pidfile written without its own lock,
 		// to empty it when removal is not permitted (after a privilege
@@ -112,6 +115,8 @@ type release struct {
 	written     *Written
 	keep        *os.File // open on written's file, or nil
 	ownsPidfile bool     // the pidfile is the locked file
+	state       *stages.State
+	pidPath     string // adopted in an upgrade: a separate pidfile removed if it names this process
 
 	once sync.Once
 	err  error
@@ -131,7 +136,18 @@ func (r *release) run() error {
 			signal.Stop(r.sigs)
 			close(r.sigs)
 		}
+		if r.state != nil && r.state.HandedOver() {
+			// Another generation of an upgrade owns the pidfile and
+			// shares the lock: close, never unlock or remove.
+			if r.lock != nil {
+				r.err = r.lock.Abandon()
+			}
+			return
+		}
 		var errs []error
+		if r.pidPath != "" {
+			errs = append(errs, removeIfOurs(r.pidPath))
+		}
 		if r.ownsPidfile {
 			errs = append(errs, orEmpty(r.lock.Remove(), func() error { return emptyLocked(r.lock) }))
 		}

@@ -156,6 +156,9 @@ func (*Stage) Run(s *stages.State) error {
 	if !c.DropConfigured() || s.Dropped {
 		return nil
 	}
+	if s.Inherited != nil && s.Inherited.Dropped { // upgrade: verify (inherited.go)
+		return verifyInherited(s)
+	}
 	caps, err := ParseCapabilities(c.AmbientCaps...)
 	if err != nil {
 		return err

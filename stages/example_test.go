@@ -205,3 +205,16 @@ func ExampleState_CloseChownFiles() {
 	fmt.Println(len(s.ChownFiles), s.ChownPaths)
 	// Output: 0 [/dev/null]
 }
+
+// A generation replaced by an upgrade's successor, or a new one that has
+// not yet told the previous generation it is ready, must leave the
+// pidfile, the lock and socket paths alone in its cleanups.
+func ExampleState_HandedOver() {
+	s := &stages.State{}
+	fmt.Println(s.HandedOver())
+	s.Successor = 4242 // set by Context.Upgrade once the successor is ready
+	fmt.Println(s.HandedOver())
+	// Output:
+	// false
+	// true
+}

@@ -68,6 +68,14 @@ func RefuseBeforeDrop(s *State, name string) error {
 		s.Config.User, s.Config.Group)
 }
 
+// Forker is implemented by the stages that start a new process generation
+// (the two forks): a generation started otherwise (an upgrade's next
+// generation, already detached) resumes after the last of them.
+type Forker interface {
+	Stage
+	Forks()
+}
+
 // Dropper is implemented by the privilege-drop stage. Without
 // WithAutoNotify, Daemonize returns just before the first Dropper, so the
 // app can do privileged work and call DropPrivileges.

@@ -94,6 +94,35 @@ type Config struct {
 	User, Group string   // privilege drop target; "" means unchanged
 	ChownPaths  bool     // chown output files and the lockfile before the drop
 	AmbientCaps []string // Linux capabilities kept across the drop to User (names, see privdrop.ParseCapabilities)
+
+	Listeners []ListenerSpec // named listening sockets (the listen stage)
+}
+
+// ListenerSpec is one named listening socket of the configuration
+// (blivet.WithListener).
+type ListenerSpec struct{ Name, Network, Address string }
+
+// Socket is a named socket a generation holds: bound by the listen stage
+// or inherited from the previous generation of an upgrade.
+type Socket struct {
+	ListenerSpec
+	// File is the socket, open for the life of the process.
+	File *os.File
+}
+
+// Inherited is what the previous generation of an upgrade
+// (blivet's Context.Upgrade) handed to this one.
+type Inherited struct {
+	// PID is the previous generation's PID.
+	PID int
+	// LockFD is the open, locked lockfile shared with the previous
+	// generation, or -1.
+	LockFD int
+	// Sockets are the named sockets of the previous generation.
+	Sockets []Socket
+	// Dropped is true when the previous generation had dropped its
+	// privileges: this one already runs as the target and only verifies.
+	Dropped bool
 }
 
 // LockPath returns the file that carries the single-instance lock, or ""
@@ -214,6 +243,16 @@ type State struct {
 	// Dropped is true once privileges have been dropped.
 	Dropped bool
 
+	// Sockets are the named sockets of Config.Listeners this generation
+	// holds (socket-activation fds are not listed: see ListenNames).
+	Sockets []Socket
+	// Inherited is set in a generation started by an upgrade; nil otherwise.
+	Inherited *Inherited
+	// Successor is the PID of the generation that replaced this one once
+	// it is ready (upgrade): the pidfile, the lock and socket paths are
+	// then its own, and cleanups must leave them alone.
+	Successor int
+
 	cleanups []func() error
 }
 
@@ -235,6 +274,14 @@ func (s *State) RunCleanups() error {
 // Detached reports whether this process is a re-executed generation that
 // reports to a launcher over a pipe.
 func (s *State) Detached() bool { return s.Line != nil }
+
+// HandedOver reports whether this generation must leave the pidfile, the
+// lock and socket paths to another one: a successor replaced it, or it is
+// an upgrade's new generation that has not yet told the previous one it is
+// ready.
+func (s *State) HandedOver() bool {
+	return s.Successor != 0 || (s.Inherited != nil && s.Line != nil && s.Line.File() != nil)
+}
 
 // PrivilegesPending reports whether a drop is configured but has not run.
 func (s *State) PrivilegesPending() bool { return s.Config.DropConfigured() && !s.Dropped }

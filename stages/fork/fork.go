@@ -59,6 +59,9 @@ var (
 	_ stages.Planner  = (*Stage)(nil)
 )
 
+// Forks marks the stage as one that starts a new process generation.
+func (*Stage) Forks() {}
+
 // First returns the launcher's fork stage, named "fork".
 func First() *Stage { return &Stage{} }
 
