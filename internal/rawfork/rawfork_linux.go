@@ -73,7 +73,6 @@ type child struct {
 	needed      []uintptr // fds the daemon needs; the intermediate closes the rest
 	flags1      uintptr
 	flags2      uintptr
-	vfork       bool
 	reset       bool
 	mask        uint64
 	dfl         [4]uint64 // a kernel struct sigaction for SIG_DFL
