@@ -456,3 +456,16 @@ func checkHooks(list []slot, hooks []hookSpec) error {
 	}
 	return nil
 }
+
+// Program is a program the daemon becomes (WithProgram): see package
+// stages/program.
+type Program = program.Program
+
+// Readiness says how the launcher learns that a Program is ready: see
+// program.Readiness.
+type Readiness = program.Readiness
+
+// NewProgram returns the Program for argv: a name with a slash is made
+// absolute now, a bare name is searched in PATH when it is executed. argv
+// must not be empty nor contain NUL bytes (64).
+func NewProgram(argv []string) (*Program, error) { return program.New(argv) }

@@ -24,10 +24,11 @@ func (*Stage) DropsPrivileges() {}
 const verifyErrno = 4096
 
 // Verification lists what must hold after a switch to t: the checks Check
-// makes (on every thread) and a raw child makes after a planned drop. The
-// ids and supplementary groups are t's; after a switch to a uid other than
-// 0, no capability is left and uid 0 (and gid 0, unless it is t's) cannot
-// be regained.
+// makes (ids, groups and capabilities on every thread, read from /proc;
+// the rest by trying) and a raw child makes after a planned drop. The ids
+// and supplementary groups are t's; after a switch to a uid other than 0,
+// no capability is left (but t.Caps, which Check verifies) and uid 0 (and
+// gid 0, unless it is t's) cannot be regained.
 func Verification(t Target) []stages.CredCheck {
 	uid := t.UID
 	checks := []stages.CredCheck{{Kind: stages.CheckGIDs, Want: t.GID}, {Kind: stages.CheckGroups}}
@@ -35,8 +36,10 @@ func Verification(t Target) []stages.CredCheck {
 		checks = append(checks, stages.CredCheck{Kind: stages.CheckUIDs, Want: uid})
 	}
 	if uid > 0 {
-		checks = append(checks, stages.CredCheck{Kind: stages.CheckNoCaps},
-			stages.CredCheck{Kind: stages.CheckNoSetuid0}, stages.CredCheck{Kind: stages.CheckNoSeteuid0})
+		if len(t.Caps) == 0 {
+			checks = append(checks, stages.CredCheck{Kind: stages.CheckNoCaps})
+		}
+		checks = append(checks, stages.CredCheck{Kind: stages.CheckNoSetuid0}, stages.CredCheck{Kind: stages.CheckNoSeteuid0})
 		if t.GID != 0 {
 			checks = append(checks, stages.CredCheck{Kind: stages.CheckNoSetgid0})
 		}

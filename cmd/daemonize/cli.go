@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet"
-	"github.com/blivet-go/blivet/stages/program"
 	"github.com/pborman/getopt/v2"
 	"golang.org/x/sys/unix"
 )
@@ -65,7 +64,7 @@ type cli struct {
 	signal       syscall.Signal // --signal SIG; 0: unset
 	signalName   string         // as given, for messages
 
-	prog *program.Program
+	prog *blivet.Program
 }
 
 // flagValues holds the flags whose text is checked after parsing.
@@ -496,7 +495,7 @@ func (c *cli) options(extra ...blivet.Option) []blivet.Option {
 	if c.capOpt != nil {
 		opts = append(opts, c.capOpt)
 	}
-	c.prog.Ready = program.Readiness{Notify: c.notify, FD: c.readyFD, After: c.readyAfter}
+	c.prog.Ready = blivet.Readiness{Notify: c.notify, FD: c.readyFD, After: c.readyAfter}
 	if c.verbose {
 		c.prog.Ready.Status = os.Stderr
 	}

@@ -15,8 +15,9 @@ import (
 // launcher. Everything after the first clone runs without a Go runtime of
 // its own: see the package documentation for the rules this function
 // keeps. Every variable is declared before the fork, and after it only
-// nosplit raw system call functions are called, so the child never needs
-// more stack than the parent's stack check provided.
+// nosplit functions are called (the raw system calls, the clone routine
+// and decimal, a leaf), so the child never needs more stack than the
+// parent's stack check provided, and never returns from launch's frame.
 //
 //go:noinline
 //go:norace
@@ -97,17 +98,7 @@ steps:
 				}
 				v = uintptr(uint32(c.status))
 				syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.waiter), uintptr(unsafe.Pointer(&c.ended[0])), uintptr(len(c.ended)))
-				n = len(c.digits)
-				n--
-				c.digits[n] = '\n'
-				for {
-					n--
-					c.digits[n] = byte('0' + v%10)
-					v /= 10
-					if v == 0 || n == 0 {
-						break
-					}
-				}
+				n = decimal(&c.digits, v, '\n')
 				syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.waiter), uintptr(unsafe.Pointer(&c.digits[n])), uintptr(len(c.digits)-n))
 				syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
 			}
@@ -166,17 +157,7 @@ steps:
 			}
 		case stages.OpWritePID:
 			v, _, _ = syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
-			n = len(c.digits)
-			n--
-			c.digits[n] = '\n'
-			for {
-				n--
-				c.digits[n] = byte('0' + v%10)
-				v /= 10
-				if v == 0 || n == 0 {
-					break
-				}
-			}
+			n = decimal(&c.digits, v, '\n')
 			// Write, then cut: a reader never sees an empty file.
 			if _, _, errno = syscall.RawSyscall6(syscall.SYS_PWRITE64, op.fd, uintptr(unsafe.Pointer(&c.digits[n])),
 				uintptr(len(c.digits)-n), 0, 0, 0); errno != 0 {
@@ -274,15 +255,7 @@ steps:
 		case stages.OpExec:
 			if op.pidBuf != nil {
 				v, _, _ = syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
-				n = len(c.digits)
-				for {
-					n--
-					c.digits[n] = byte('0' + v%10)
-					v /= 10
-					if v == 0 || n == 0 {
-						break
-					}
-				}
+				n = decimal(&c.digits, v, 0)
 				for j = op.pidAt; n < len(c.digits); j++ {
 					op.pidBuf[j] = c.digits[n]
 					n++
@@ -341,34 +314,37 @@ fail:
 	op = &c.ops[i]
 	syscall.RawSyscall(syscall.SYS_WRITE, c.pipe, uintptr(unsafe.Pointer(&op.fail[0])), uintptr(len(op.fail)))
 	v = uintptr(errno)
-	n = len(c.digits)
-	n--
-	c.digits[n] = '\n'
-	for {
-		n--
-		c.digits[n] = byte('0' + v%10)
-		v /= 10
-		if v == 0 || n == 0 {
-			break
-		}
-	}
+	n = decimal(&c.digits, v, '\n')
 	syscall.RawSyscall(syscall.SYS_WRITE, c.pipe, uintptr(unsafe.Pointer(&c.digits[n])), uintptr(len(c.digits)-n))
 	syscall.RawSyscall(syscall.SYS_EXIT_GROUP, uintptr(stages.ExitOSErr), 0, 0)
 	return 0, 0
 
 reportPID:
 	syscall.RawSyscall(syscall.SYS_WRITE, c.pipe, uintptr(unsafe.Pointer(&c.pidRec[0])), uintptr(len(c.pidRec)))
-	n = len(c.digits)
-	n--
-	c.digits[n] = '\n'
-	for {
-		n--
-		c.digits[n] = byte('0' + v%10)
-		v /= 10
-		if v == 0 || n == 0 {
-			break
-		}
-	}
+	n = decimal(&c.digits, v, '\n')
 	syscall.RawSyscall(syscall.SYS_WRITE, c.pipe, uintptr(unsafe.Pointer(&c.digits[n])), uintptr(len(c.digits)-n))
 	goto steps
+}
+
+// decimal writes v in decimal at the end of buf, followed by end when it
+// is not 0, and returns the index of the first digit. It is a leaf with a
+// small frame, safe to call from the raw child: nosplit (no stack check,
+// so no stack growth) and norace.
+//
+//go:nosplit
+//go:norace
+func decimal(buf *[24]byte, v uintptr, end byte) int {
+	n := len(buf)
+	if end != 0 {
+		n--
+		buf[n] = end
+	}
+	for {
+		n--
+		buf[n] = byte('0' + v%10)
+		v /= 10
+		if v == 0 || n == 0 {
+			return n
+		}
+	}
 }

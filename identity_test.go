@@ -1,0 +1,104 @@
+//go:build linux
+
+package blivet_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/blivet-go/blivet"
+	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/stages"
+)
+
+func init() {
+	// identity: a daemon that reports how the system names it.
+	blivettest.Register("identity", func(h *blivettest.H) {
+		ctx, err := blivet.Daemonize(blivet.WithPidfile(h.Pidfile()), blivet.WithAutoNotify())
+		if err != nil {
+			os.Exit(blivet.ExitCodeOf(err))
+		}
+		defer ctx.Close()
+		comm, _ := os.ReadFile("/proc/self/comm")
+		exe, _ := os.Readlink("/proc/self/exe")
+		cmdline, _ := os.ReadFile("/proc/self/cmdline")
+		h.Report("identity", []string{strings.TrimSpace(string(comm)), exe, string(cmdline)})
+		select {}
+	})
+	// slow-failure: a daemon that reports a failure and goes on ending
+	// for a while: its launcher must not return before it is gone.
+	blivettest.Register("slow-failure", func(h *blivettest.H) {
+		_, err := blivet.Daemonize(blivet.WithPidfile(h.Pidfile()), blivet.WithAutoNotify(),
+			blivet.WithStageBefore("notify", slowFailure{h}))
+		if err != nil {
+			os.Exit(blivet.ExitCodeOf(err))
+		}
+		select {}
+	})
+}
+
+type slowFailure struct{ h *blivettest.H }
+
+func (slowFailure) Name() string { return "slow-failure" }
+
+func (f slowFailure) Run(s *stages.State) error {
+	f.h.Report("daemon", os.Getpid())
+	_ = s.Line.Fail(stages.Errorf("slow-failure", 73, "giving up"))
+	time.Sleep(400 * time.Millisecond) // still ending when the launcher learns the failure
+	os.Exit(73)
+	return nil
+}
+
+// A daemon keeps its program's name: ps, pgrep -x and the service
+// manager's log show the test binary's name, not "exe"; /proc/PID/exe is
+// the test binary and the command line is the one it was started with.
+func TestProcessKeepsItsName(t *testing.T) {
+	r := blivettest.Launch(t, "identity")
+	if r.ExitCode != 0 {
+		t.Fatalf("launcher exit %d: %s", r.ExitCode, r.Stderr)
+	}
+	var id []string
+	r.Await("identity", &id)
+	self, _ := os.Executable()
+	want := filepath.Base(self)
+	if len(want) > 15 {
+		want = want[:15]
+	}
+	if id[0] != want {
+		t.Errorf("/proc/PID/comm %q, want %q", id[0], want)
+	}
+	if id[1] != self {
+		t.Errorf("/proc/PID/exe %q, want %q", id[1], self)
+	}
+	if args := strings.Split(strings.TrimSuffix(id[2], "\x00"), "\x00"); args[0] != os.Args[0] {
+		t.Errorf("command line %q, want it to start with %q", args, os.Args[0])
+	}
+}
+
+// When the daemon reports a failure, the launcher returns only once the
+// daemon is gone (every thread), so a service manager never finds a
+// leftover process of a failed start.
+func TestLauncherReturnsAfterFailedDaemonIsGone(t *testing.T) {
+	r := blivettest.Launch(t, "slow-failure")
+	if r.ExitCode != 73 || !strings.Contains(r.Stderr, "giving up") {
+		t.Fatalf("launcher exit %d stderr %q, want 73 and the daemon's message", r.ExitCode, r.Stderr)
+	}
+	var pid int
+	r.Read("daemon", &pid)
+	if !blivettest.Gone(pid) {
+		t.Errorf("the launcher returned while the failed daemon %d still ran (threads %v)", pid, tasks(pid))
+	}
+}
+
+func tasks(pid int) []string {
+	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}

@@ -1,0 +1,322 @@
+//go:build linux && (amd64 || arm64)
+
+package rawfork
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/blivet-go/blivet/internal/wire"
+	"github.com/blivet-go/blivet/stages"
+)
+
+// run executes p and returns the records the children wrote, once the
+// pipe is at end of file (the daemon exec'd or failed), and the daemon's
+// PID (the last PID record).
+func run(t *testing.T, p *stages.Plan, o Options) (recs []wire.Record, daemon int) {
+	t.Helper()
+	if !Supported() {
+		t.Skip("raw launch not supported here (close_range with CLOSE_RANGE_CLOEXEC: Linux 5.11)")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	pid, err := Start(p, w, o)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		rec, ok := wire.Decode(sc.Text())
+		if !ok {
+			t.Fatalf("not a record: %q", sc.Text())
+		}
+		recs = append(recs, rec)
+		if rec.Kind == wire.KindPID {
+			daemon = rec.PID
+		}
+	}
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+			break
+		}
+	}
+	return recs, daemon
+}
+
+// awaitFile polls for path to have content ending in a newline.
+func awaitFile(t *testing.T, path string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && len(b) > 0 && b[len(b)-1] == '\n' && strings.Contains(string(b), "END") {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never complete: %q", path, b)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func openOut(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func sh(script string) stages.Op {
+	return stages.Op{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{"/bin/sh"}, Argv: []string{"sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}, Announce: true}}
+}
+
+// The planned steps run in order in a grandchild that is in a new session
+// but not its leader, whichever way the children are forked; it gets
+// nothing of the launcher's fds but 0-2.
+func TestPlanShapesTheDaemon(t *testing.T) {
+	for _, vfork := range []bool{false, true} {
+		t.Run(fmt.Sprintf("vfork=%v", vfork), func(t *testing.T) {
+			dir := t.TempDir()
+			f := openOut(t, filepath.Join(dir, "out"))
+			p := &stages.Plan{Final: true, Ops: []stages.Op{
+				{Kind: stages.OpSetsid}, {Kind: stages.OpFork}, {Kind: stages.OpUmask, Num: 0o027},
+				{Kind: stages.OpChdir, Path: dir}, {Kind: stages.OpDup, File: f, Num: 1},
+				{Kind: stages.OpCloexec},
+				{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{"/bin/sleep"}, Argv: []string{"sleep", "60"}, Announce: true}},
+			}}
+			recs, daemon := run(t, p, Options{Vfork: vfork, CloseUnkept: true})
+			t.Cleanup(func() { syscall.Kill(daemon, syscall.SIGKILL) })
+			if last := recs[len(recs)-1]; last.Kind != wire.KindExec {
+				t.Fatalf("records %+v, want an exec record last", recs)
+			}
+			base := "/proc/" + strconv.Itoa(daemon)
+			stat, err := os.ReadFile(base + "/stat")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f4 := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+			ppid, sid := f4[1], f4[3]
+			if ppid == strconv.Itoa(os.Getpid()) {
+				t.Errorf("the daemon is the launcher's child (ppid %s)", ppid)
+			}
+			if sid == strconv.Itoa(daemon) || sid == "0" {
+				t.Errorf("session %s for PID %d: want a new session it does not lead", sid, daemon)
+			}
+			status, _ := os.ReadFile(base + "/status")
+			if !strings.Contains(string(status), "Umask:\t0027\n") {
+				t.Errorf("umask not 0027:\n%s", status)
+			}
+			if cwd, _ := os.Readlink(base + "/cwd"); cwd != dir {
+				t.Errorf("cwd %q, want %q", cwd, dir)
+			}
+			// The program's loader may hold a file open for a moment while
+			// it starts; what was inherited would stay for ever.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				ents, _ := os.ReadDir(base + "/fd")
+				var fds []string
+				for _, e := range ents {
+					fds = append(fds, e.Name())
+				}
+				if strings.Join(fds, " ") == "0 1 2" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the program keeps fds %v, want 0 1 2", fds)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// A failed step is reported with its index in the plan and its errno, and
+// nothing after it runs.
+func TestFailureNamesTheStep(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	cases := []struct {
+		name  string
+		op    stages.Op
+		errno syscall.Errno
+	}{
+		{"chdir", stages.Op{Kind: stages.OpChdir, Path: filepath.Join(dir, "missing")}, syscall.ENOENT},
+		{"exec", stages.Op{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{filepath.Join(dir, "nope")}, Argv: []string{"nope"}}}, syscall.ENOENT},
+		{"exec denied", stages.Op{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{dir}, Argv: []string{"x"}}}, syscall.EACCES},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ops := []stages.Op{{Kind: stages.OpSetsid}, {Kind: stages.OpFork}, c.op}
+			if c.op.Kind != stages.OpExec {
+				ops = append(ops, sh("touch "+marker))
+			}
+			recs, _ := run(t, &stages.Plan{Final: true, Ops: ops}, Options{Vfork: true})
+			last := recs[len(recs)-1]
+			if last.Kind != wire.KindRaw || last.Step != 2 || last.Errno != c.errno {
+				t.Errorf("records %+v, want raw step 2 errno %v", recs, c.errno)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Error("a step after the failed one ran")
+			}
+		})
+	}
+}
+
+// The lock is taken by the daemon itself, the kernel names it as holder,
+// and its PID is written through the lock; a second plan on the same file
+// fails with EWOULDBLOCK on the lock step.
+func TestLockAndPID(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.pid")
+	lockPlan := func() *stages.Plan {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return &stages.Plan{Final: true, Ops: []stages.Op{
+			{Kind: stages.OpSetsid}, {Kind: stages.OpFork},
+			{Kind: stages.OpLock, File: f, Path: path}, {Kind: stages.OpWritePID, File: f}, {Kind: stages.OpKeepOpen, File: f},
+			{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{"/bin/sleep"}, Argv: []string{"sleep", "60"}, Announce: true}},
+		}}
+	}
+	recs, daemon := run(t, lockPlan(), Options{Vfork: true})
+	t.Cleanup(func() { syscall.Kill(daemon, syscall.SIGKILL) })
+	if recs[len(recs)-1].Kind != wire.KindExec {
+		t.Fatalf("records %+v", recs)
+	}
+	b, _ := os.ReadFile(path)
+	if string(b) != strconv.Itoa(daemon)+"\n" {
+		t.Errorf("pidfile %q, want %d", b, daemon)
+	}
+	if !strings.Contains(readLocks(t), fmt.Sprintf("FLOCK  ADVISORY  WRITE %d ", daemon)) {
+		t.Errorf("/proc/locks does not name %d:\n%s", daemon, readLocks(t))
+	}
+	recs, _ = run(t, lockPlan(), Options{Vfork: true})
+	if last := recs[len(recs)-1]; last.Kind != wire.KindRaw || last.Step != 2 || last.Errno != syscall.EWOULDBLOCK {
+		t.Errorf("second start: %+v, want the lock step to fail with EWOULDBLOCK", recs)
+	}
+	if b2, _ := os.ReadFile(path); string(b2) != string(b) {
+		t.Errorf("the losing start rewrote the pidfile: %q", b2)
+	}
+}
+
+func readLocks(t *testing.T) string {
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		t.Skip("no /proc/locks")
+	}
+	return string(b)
+}
+
+// No signal reaches the program ignored or blocked when asked, and no
+// handler of the launcher's runtime survives in any case.
+func TestSignalsReset(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	for _, reset := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reset=%v", reset), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "status")
+			f := openOut(t, out)
+			p := &stages.Plan{Final: true, ResetSignals: reset, Ops: []stages.Op{
+				{Kind: stages.OpSetsid}, {Kind: stages.OpFork}, {Kind: stages.OpDup, File: f, Num: 1},
+				sh(`grep -E '^(SigBlk|SigIgn|SigCgt):' /proc/self/status; echo END`),
+			}}
+			run(t, p, Options{Vfork: true})
+			status := awaitFile(t, out)
+			mask := func(field string) uint64 {
+				for _, line := range strings.Split(status, "\n") {
+					if v, ok := strings.CutPrefix(line, field+":"); ok {
+						n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+						return n
+					}
+				}
+				t.Fatalf("no %s in %q", field, status)
+				return 0
+			}
+			hup := uint64(1) << (syscall.SIGHUP - 1)
+			if mask("SigBlk") != 0 {
+				t.Errorf("blocked signals %#x", mask("SigBlk"))
+			}
+			if got := mask("SigIgn") & hup; (got != 0) == reset {
+				t.Errorf("SIGHUP ignored = %v with reset %v", got != 0, reset)
+			}
+		})
+	}
+}
+
+// The waiting intermediate tells how the program ended.
+func TestWaiterReportsTheEnd(t *testing.T) {
+	er, ew, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer er.Close()
+	p := &stages.Plan{Final: true, Ops: []stages.Op{{Kind: stages.OpSetsid}, {Kind: stages.OpFork}, sh("exit 3")}}
+	run(t, p, Options{Vfork: true, Waiter: ew})
+	ew.Close()
+	line, _ := bufio.NewReader(er).ReadString('\n')
+	rec, ok := wire.Decode(strings.TrimSuffix(line, "\n"))
+	if !ok || rec.Kind != wire.KindEnded || !rec.Status.Exited() || rec.Status.ExitStatus() != 3 {
+		t.Errorf("waiter said %q, want exit status 3", line)
+	}
+}
+
+// LISTEN_PID-like variables carry the program's own PID.
+func TestPIDVar(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	f := openOut(t, out)
+	x := sh(`echo "$LISTEN_PID $$ END"`)
+	x.Exec.PIDVar = "LISTEN_PID"
+	run(t, &stages.Plan{Final: true, Ops: []stages.Op{{Kind: stages.OpSetsid}, {Kind: stages.OpFork}, {Kind: stages.OpDup, File: f, Num: 1}, x}}, Options{Vfork: true})
+	fields := strings.Fields(awaitFile(t, out))
+	if fields[0] != fields[1] {
+		t.Errorf("LISTEN_PID %s for PID %s", fields[0], fields[1])
+	}
+}
+
+// A file handed to the plan at a number another file is moved onto is
+// relocated first, so both arrive.
+func TestRelocatesCollidingFiles(t *testing.T) {
+	dir := t.TempDir()
+	a := openOut(t, filepath.Join(dir, "a"))
+	out := filepath.Join(dir, "out")
+	b := openOut(t, out)
+	target := int(a.Fd()) // b is moved onto a's number, after a was used
+	p := &stages.Plan{Final: true, Ops: []stages.Op{
+		{Kind: stages.OpSetsid}, {Kind: stages.OpFork}, {Kind: stages.OpDup, File: a, Num: 2},
+		{Kind: stages.OpDup, File: b, Num: target},
+		sh(fmt.Sprintf(`echo to-a >&2; echo "to-b END" >&%d`, target)),
+	}}
+	run(t, p, Options{Vfork: true})
+	if got := awaitFile(t, out); got != "to-b END\n" {
+		t.Errorf("out = %q", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if b, _ := os.ReadFile(filepath.Join(dir, "a")); string(b) == "to-a\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a never got its line")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+
+}
