@@ -200,7 +200,7 @@ func (p *Plan) Failed() {
 	p.failures = nil
 }
 
-// Add appends op, with the stage name set by the runner (see Begin).
+// Add appends op. The runner sets its Stage and Step once Plan returns.
 func (p *Plan) Add(op Op) { p.Ops = append(p.Ops, op) }
 
 // Setenv sets key in p.Env, replacing it in place.
