@@ -3,6 +3,7 @@
 package blivet_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/pidfile"
 	"github.com/blivet-go/blivet/stages"
 )
 
@@ -28,6 +30,19 @@ func init() {
 		cmdline, _ := os.ReadFile("/proc/self/cmdline")
 		h.Report("identity", []string{strings.TrimSpace(string(comm)), exe, string(cmdline)})
 		select {}
+	})
+	// conflict-return: a launcher that returns (WithLauncherReturn) and
+	// reports what errors.As finds in the daemon's error.
+	blivettest.Register("conflict-return", func(h *blivettest.H) {
+		ctx, err := blivet.Daemonize(blivet.WithPidfile(h.Env("PIDFILE")), blivet.WithAutoNotify(), blivet.WithLauncherReturn())
+		if ctx != nil && ctx.IsDaemon() {
+			h.Report("daemon", os.Getpid())
+			select {}
+		}
+		var c *pidfile.ConflictError
+		var e *blivet.Error
+		h.Report("outcome", []any{errors.As(err, &c), c.PID, errors.Is(err, blivet.ErrLocked), errors.As(err, &e) && e.Stage == "pidfile", blivet.ExitCodeOf(err)})
+		os.Exit(0)
 	})
 	// slow-failure: a daemon that reports a failure and goes on ending
 	// for a while: its launcher must not return before it is gone.
@@ -51,6 +66,21 @@ func (f slowFailure) Run(s *stages.State) error {
 	time.Sleep(400 * time.Millisecond) // still ending when the launcher learns the failure
 	os.Exit(73)
 	return nil
+}
+
+// After a lock conflict in the daemon, the launcher that returns finds a
+// *pidfile.ConflictError naming the holder, with the stage and exit code.
+func TestConflictErrorReachesTheLauncher(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.pid")
+	first := blivettest.Launch(t, "conflict-return", blivettest.WithEnv("PIDFILE", path))
+	var holder int
+	first.Await("daemon", &holder)
+	second := blivettest.Launch(t, "conflict-return", blivettest.WithEnv("PIDFILE", path))
+	var out []any
+	second.Await("outcome", &out)
+	if out[0] != true || int(out[1].(float64)) != holder || out[2] != true || out[3] != true || int(out[4].(float64)) != 69 {
+		t.Errorf("launcher saw [As ConflictError, its PID, Is ErrLocked, stage pidfile, code] = %v; want [true %d true true 69]", out, holder)
+	}
 }
 
 // A daemon keeps its program's name: ps, pgrep -x and the service

@@ -32,8 +32,8 @@ import (
 
 const stageName = "notify"
 
-// StageName is the notify stage's name.
-const StageName = stageName
+// Name is the notify stage's name.
+const Name = stageName
 
 // Pipe is the daemon's end of the readiness pipe. It implements stages.Line.
 type Pipe struct {

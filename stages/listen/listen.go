@@ -28,7 +28,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const stageName = "listen"
+// Name is the stage's name.
+const Name = "listen"
+
+const stageName = Name
 
 // Stage is the listen stage.
 type Stage struct{}
