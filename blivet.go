@@ -195,8 +195,8 @@ func configure(opts []Option) (*config, *pipeline, error) {
 
 // Validate checks options as Daemonize would before any fork (exit codes
 // 64 and 77), without daemonizing, and returns the resolved configuration.
-// Tools that launch daemons their own way (the daemonize command's fast
-// path) use it to keep the library's rules.
+// Tools and tests that want the library's rules without launching
+// anything (a configuration check, a framework's own validation) use it.
 func Validate(opts ...Option) (stages.Config, error) {
 	c, _, err := configure(opts)
 	if c == nil {

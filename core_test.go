@@ -44,7 +44,7 @@ type coreOpts struct {
 	Mode  string `json:",omitempty"`
 	Print string `json:",omitempty"` // written to stdout and stderr after Daemonize
 	// GoIntermediate hooks setsid, which makes the launcher re-execute a Go
-	// intermediate instead of taking the raw double-fork fast path.
+	// intermediate instead of a planned (raw) one.
 	GoIntermediate bool `json:",omitempty"`
 }
 

@@ -6,15 +6,19 @@
 //
 // A Go program is multithreaded from its first instruction, so fork(2)
 // without exec is unsound: the child would have one thread and a runtime
-// that believes it has many. blivet "forks" by re-executing the running
-// binary (/proc/self/exe on Linux, os.Executable elsewhere) with the
-// readiness pipe as an inherited fd and a handover marker in the
-// environment (see execve(2)). Each new process generation runs main up to
-// Daemonize again, rebuilds the same pipeline from the same options, checks
-// that the marker matches (same executable, same pipeline, a real pipe)
-// and resumes right after the stage its parent handed over at.
+// that believes it has many. blivet never runs Go code in a forked child.
+// A generation either is a child without a Go runtime that carries out a
+// launch plan (see below) and ends with an exec, or is the running binary
+// re-executed (see execve(2)) with the readiness pipe as an inherited fd
+// and a handover marker in the environment. A re-executed generation runs
+// main up to Daemonize again, rebuilds the same pipeline from the same
+// options, checks that the marker matches (same executable, same
+// pipeline, a real pipe) and resumes right after the step its parent
+// handed over at. It is started through the program's own path while
+// that still names the running file (else /proc/self/exe on Linux), so it
+// keeps the program's name in ps, pgrep and /proc/PID/comm.
 //
-// So code before Daemonize runs in every generation and must be free of
+// So code before Daemonize runs in every Go generation and must be free of
 // side effects: parse flags and build options, but open no files, bind no
 // sockets and start no goroutines that matter before Daemonize returns.
 //
@@ -38,9 +42,23 @@
 // the stages up to the first fork and waits on the readiness pipe. The
 // intermediate calls setsid and starts the daemon, then exits, so the
 // daemon is in a new session, is not its leader and is adopted by init.
-// The daemon runs every remaining stage; Daemonize returns its *Context.
-// On Linux the launcher performs setsid and the second fork itself in a
-// raw child when the pipeline allows it, saving a Go start.
+// The daemon runs every remaining stage; Daemonize returns its *Context
+// there, before the privilege drop (the first stages.Dropper) unless
+// WithAutoNotify. DefaultStages lists which stage runs in which
+// generation.
+//
+// On Linux 5.11 or later (amd64, arm64) the stages after the first fork
+// that can work without a Go runtime (stages.Planner) describe their work
+// as a launch plan, and the fork stage has a raw child run it: setsid,
+// the second fork, umask and directory for a Go daemon, which is then the
+// program re-executed and resumes the pipeline at the first step that was
+// not planned; the whole pipeline, up to the exec of the program, with
+// WithProgram (the daemonize command). A hook, or a stage without a raw
+// form, ends the plan there. Elsewhere, or with BLIVET_REEXEC=1 in the
+// launcher's environment (fork.ReexecEnv), every generation after the
+// launcher is re-executed. Both forms give the same daemon, the same
+// outcome and an observer event (Event) for every step; the planned one
+// saves one or two Go starts. docs/how-it-works.md has the details.
 //
 // The launcher exits 0 when the daemon calls NotifyParent, or prints the
 // daemon's error and exits with its code (sysexits.h: 64 usage, 66 no

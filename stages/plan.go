@@ -105,15 +105,18 @@ const (
 // Op is one step of a plan. Explain turns the errno the raw child reports
 // into the stage's own error (with its exit code); nil gives exit code 71.
 type Op struct {
-	Kind    OpKind
-	Stage   string // the stage the step belongs to
-	Step    int    // its index in the pipeline (set by the runner)
-	Num     int
-	Path    string
+	Kind  OpKind
+	Stage string // the stage the step belongs to
+	Step  int    // its index in the pipeline (set by the runner)
+	Num   int    // OpUmask: the mask; OpDup: the target fd
+	Path  string // OpChdir: the directory (when File is nil); OpLock: must still name File
+	// File is the open file the step uses (OpChdir, OpDup, OpLock,
+	// OpWritePID, OpKeepOpen); the launcher keeps it open until the child
+	// has it (Plan.Files).
 	File    *os.File
-	Keep    []int
-	Cred    Cred
-	Exec    Exec
+	Keep    []int // OpCloexec: the fds left open across exec
+	Cred    Cred  // OpDrop
+	Exec    Exec  // OpExec
 	Explain func(errno syscall.Errno) error
 }
 
@@ -197,7 +200,7 @@ func (p *Plan) Failed() {
 	p.failures = nil
 }
 
-// Add appends op, with the stage name set by the runner (see Begin).
+// Add appends op. The runner sets its Stage and Step once Plan returns.
 func (p *Plan) Add(op Op) { p.Ops = append(p.Ops, op) }
 
 // Setenv sets key in p.Env, replacing it in place.

@@ -8,8 +8,10 @@
 // The children follow the rules of Go's own syscall.forkAndExecInChild:
 // the whole child runs in one function (launch) whose stack check happens
 // in the parent before the fork; after the fork it calls nothing but the
-// raw system call functions of package syscall and this package's clone
-// routine, all of them nosplit; it allocates nothing and writes no Go
+// raw system call functions of package syscall, this package's clone
+// routine and its decimal formatter, all of them nosplit leaves (no chain
+// of nosplit calls that a debug build could push past the linker's
+// limit); it allocates nothing and writes no Go
 // pointer (every C string and array was made before the fork, pointer
 // arrays are uintptr). Signals are blocked on the forking thread before the
 // fork; the children reset every caught signal (every signal, when asked)

@@ -27,8 +27,12 @@ import (
 // If the program ends first, the launcher fails with 70 saying how it
 // ended ("exited with status 3", "killed by SIGSEGV"), and the pidfile is
 // removed; at the launcher's timeout it fails with 75 and the program gets
-// SIGTERM. This works after the double fork: on Linux the program is the
-// launcher's child until the launcher exits.
+// SIGTERM. This works after the double fork, although the launcher is
+// never the program's parent: in a planned launch (Linux) the raw
+// intermediate stays the program's parent until the launcher is done and
+// reports how it ended; in a re-executed launch the launcher watches the
+// program's PID until every thread is gone and reports that it ended, not
+// how.
 type Readiness struct {
 	// Notify: the program speaks the sd_notify protocol (sd_notify(3)).
 	// The launcher makes a notification socket for this launch only and
