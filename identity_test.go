@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/blivettest"
 	"github.com/blivet-go/blivet/pidfile"
@@ -43,6 +45,21 @@ func init() {
 		var e *blivet.Error
 		h.Report("outcome", []any{errors.As(err, &c), c.PID, errors.Is(err, blivet.ErrLocked), errors.As(err, &e) && e.Stage == "pidfile", blivet.ExitCodeOf(err)})
 		os.Exit(0)
+	})
+	// hook-fork2: a hook between setsid and fork2 ends the plan after
+	// setsid: the re-executed program must play the intermediate.
+	blivettest.Register("hook-fork2", func(h *blivettest.H) {
+		ctx, err := blivet.Daemonize(blivet.WithAutoNotify(), blivet.WithHookBefore("fork2", func(s *blivet.State) error {
+			h.Report("hook-role", s.Role.String())
+			return nil
+		}))
+		if err != nil {
+			os.Exit(blivet.ExitCodeOf(err))
+		}
+		sid, _ := unix.Getsid(0)
+		h.Report("daemon", []int{os.Getpid(), sid})
+		_ = ctx
+		select {}
 	})
 	// slow-failure: a daemon that reports a failure and goes on ending
 	// for a while: its launcher must not return before it is gone.
@@ -80,6 +97,23 @@ func TestConflictErrorReachesTheLauncher(t *testing.T) {
 	second.Await("outcome", &out)
 	if out[0] != true || int(out[1].(float64)) != holder || out[2] != true || out[3] != true || int(out[4].(float64)) != 69 {
 		t.Errorf("launcher saw [As ConflictError, its PID, Is ErrLocked, stage pidfile, code] = %v; want [true %d true true 69]", out, holder)
+	}
+}
+
+// A hook between setsid and fork2 runs in the intermediate, whatever
+// part of the launch was planned, and the daemon still does not lead its
+// session.
+func TestHookBetweenSetsidAndFork2(t *testing.T) {
+	r := blivettest.Launch(t, "hook-fork2")
+	if r.ExitCode != 0 {
+		t.Fatalf("launcher exit %d: %s", r.ExitCode, r.Stderr)
+	}
+	var role string
+	r.Read("hook-role", &role)
+	var d []int
+	r.Await("daemon", &d)
+	if role != "intermediate" || d[1] == d[0] {
+		t.Errorf("hook ran in the %s; daemon PID %d session %d", role, d[0], d[1])
 	}
 }
 

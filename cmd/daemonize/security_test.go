@@ -3,7 +3,7 @@
 package main
 
 // The hostile paths of issue 14 through the command (docs/security.md):
-// both launch paths (the default and BLIVET_DAEMONIZE_REEXEC=1) refuse an
+// both launch paths (the default and BLIVET_REEXEC=1) refuse an
 // output file the service user redirected, leave the victim untouched and
 // exit 73 naming the path.
 
@@ -56,7 +56,7 @@ func TestHostileOutputPathCLI(t *testing.T) {
 	for _, path := range []struct {
 		name string
 		env  []string
-	}{{"default", nil}, {"reexec", []string{"BLIVET_DAEMONIZE_REEXEC=1"}}} {
+	}{{"default", nil}, {"reexec", []string{"BLIVET_REEXEC=1"}}} {
 		for _, plant := range []struct{ name, want string }{{"symlink", "a symbolic link"}, {"hardlink", "has 2 hard links"}} {
 			t.Run(path.name+"/"+plant.name, func(t *testing.T) {
 				t.Parallel()

@@ -130,7 +130,15 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 			w.Close()
 			return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 		}
-		m := marker(s, "daemon", p.Resume, int(w.Fd()), exe)
+		// The re-executed program plays the generation the plan left off
+		// in: the daemon after the second fork, else the intermediate.
+		role := "intermediate"
+		for _, op := range p.Ops {
+			if op.Kind == stages.OpFork {
+				role = "daemon"
+			}
+		}
+		m := marker(s, role, p.Resume, int(w.Fd()), exe)
 		p.Add(stages.Op{Kind: stages.OpKeepOpen, Stage: st.Name(), File: w})
 		p.Add(stages.Op{Kind: stages.OpExec, Stage: st.Name(),
 			Exec: stages.Exec{Candidates: []string{path}, Argv: os.Args, Env: wire.Environ(p.Env, &m)},
