@@ -3,9 +3,7 @@ package blivet
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,10 +35,7 @@ import (
 // adopts the lock; the listen stage adopts the sockets; privdrop verifies
 // instead of dropping when the previous generation had dropped.
 
-const (
-	envUpgrade     = "BLIVET_UPGRADE"
-	upgradeVersion = "blivet-upgrade1"
-)
+const envUpgrade = wire.UpgradeEnvKey
 
 // launchExe is the program's executable as resolved when this process
 // started: Upgrade starts the file now at that path, so a new build
@@ -48,22 +43,9 @@ const (
 // binary was moved away.
 var launchExe, launchExeErr = os.Executable()
 
-// upgradeMarker is what a generation hands to its successor.
-type upgradeMarker struct {
-	Parent      int // the previous generation's PID
-	FD          int // readiness pipe write end
-	Lock        int // locked lockfile, -1 when none
-	Dropped     bool
-	Notify      string // NOTIFY_SOCKET of the previous generation
-	ListenFDs   int    // socket-activation fds at 3..
-	ListenNames []string
-	Sockets     []sockRef
-}
-
-type sockRef struct {
-	stages.ListenerSpec
-	FD int
-}
+// upgradeMarker is what a generation hands to its successor (encoded by
+// internal/wire, as every handover is).
+type upgradeMarker = wire.Upgrade
 
 var (
 	upMu       sync.Mutex
@@ -78,7 +60,7 @@ func init() {
 		return
 	}
 	os.Unsetenv(envUpgrade)
-	m, err := decodeUpgrade(v)
+	m, err := wire.DecodeUpgrade(v)
 	upTaken, upTakenErr = &m, err
 }
 
@@ -89,100 +71,6 @@ func upgradeDropped() bool {
 	upMu.Lock()
 	defer upMu.Unlock()
 	return upTaken != nil && upTakenErr == nil && upTaken.Dropped
-}
-
-func (m upgradeMarker) encode() string {
-	esc := url.QueryEscape
-	names := make([]string, len(m.ListenNames))
-	for i, n := range m.ListenNames {
-		names[i] = esc(n)
-	}
-	dropped := 0
-	if m.Dropped {
-		dropped = 1
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s parent=%d fd=%d lock=%d dropped=%d notify=%s listen=%d names=%s",
-		upgradeVersion, m.Parent, m.FD, m.Lock, dropped, esc(m.Notify), m.ListenFDs, strings.Join(names, ":"))
-	for _, s := range m.Sockets {
-		fmt.Fprintf(&b, " sock=%s/%s/%s/%d", esc(s.Name), esc(s.Network), esc(s.Address), s.FD)
-	}
-	return b.String()
-}
-
-func decodeUpgrade(v string) (upgradeMarker, error) {
-	bad := func(format string, args ...any) (upgradeMarker, error) {
-		return upgradeMarker{}, fmt.Errorf("invalid %s (was the program started by hand with a copied environment?): %s",
-			envUpgrade, fmt.Sprintf(format, args...))
-	}
-	fields := strings.Fields(v)
-	if len(fields) == 0 || fields[0] != upgradeVersion {
-		return bad("unknown version")
-	}
-	m := upgradeMarker{FD: -1, Lock: -1}
-	names := ""
-	seen := 0
-	for _, f := range fields[1:] {
-		k, val, ok := strings.Cut(f, "=")
-		if !ok {
-			return bad("malformed field %q", f)
-		}
-		var err error
-		switch k {
-		case "parent":
-			m.Parent, err = strconv.Atoi(val)
-		case "fd":
-			m.FD, err = strconv.Atoi(val)
-		case "lock":
-			m.Lock, err = strconv.Atoi(val)
-		case "dropped":
-			m.Dropped = val == "1"
-		case "notify":
-			m.Notify, err = url.QueryUnescape(val)
-		case "listen":
-			m.ListenFDs, err = strconv.Atoi(val)
-		case "names":
-			names = val
-		case "sock":
-			parts := strings.Split(val, "/")
-			if len(parts) != 4 {
-				return bad("malformed socket %q", val)
-			}
-			var s sockRef
-			for i, dst := range []*string{&s.Name, &s.Network, &s.Address} {
-				if *dst, err = url.QueryUnescape(parts[i]); err != nil {
-					break
-				}
-			}
-			if err == nil {
-				s.FD, err = strconv.Atoi(parts[3])
-			}
-			m.Sockets = append(m.Sockets, s)
-			seen--
-		default:
-			return bad("unknown field %q", k)
-		}
-		if err != nil {
-			return bad("field %s: %v", k, err)
-		}
-		seen++
-	}
-	if seen != 7 || m.FD < 3 || m.Parent <= 1 || m.ListenFDs < 0 {
-		return bad("missing or invalid fields")
-	}
-	if m.ListenFDs > 0 {
-		for _, n := range strings.Split(names, ":") {
-			u, err := url.QueryUnescape(n)
-			if err != nil {
-				return bad("socket-activation name %q", n)
-			}
-			m.ListenNames = append(m.ListenNames, u)
-		}
-		if len(m.ListenNames) != m.ListenFDs {
-			return bad("%d socket-activation fds with %d names", m.ListenFDs, len(m.ListenNames))
-		}
-	}
-	return m, nil
 }
 
 // resumeStep is where an upgrade's new generation resumes: after the last
@@ -237,7 +125,8 @@ func (c *Context) resumeUpgrade(cfg *config, p *pipeline) error {
 	in := &stages.Inherited{PID: m.Parent, LockFD: m.Lock, Dropped: m.Dropped}
 	for _, s := range m.Sockets {
 		unix.CloseOnExec(s.FD)
-		in.Sockets = append(in.Sockets, stages.Socket{ListenerSpec: s.ListenerSpec, File: os.NewFile(uintptr(s.FD), s.Name)})
+		spec := stages.ListenerSpec{Name: s.Name, Network: s.Network, Address: s.Address}
+		in.Sockets = append(in.Sockets, stages.Socket{ListenerSpec: spec, File: os.NewFile(uintptr(s.FD), s.Name)})
 	}
 	st.Inherited = in
 	if p != nil {
@@ -362,9 +251,9 @@ func (c *Context) startSuccessor() (int, *os.File, error) {
 	if st.LockFile != nil {
 		lockFD = rawFD(st.LockFile)
 	}
-	var socks []sockRef
+	var socks []wire.UpgradeSocket
 	for _, s := range st.Sockets {
-		socks = append(socks, sockRef{s.ListenerSpec, rawFD(s.File)})
+		socks = append(socks, wire.UpgradeSocket{Name: s.Name, Network: s.Network, Address: s.Address, FD: rawFD(s.File)})
 	}
 	c.mu.Unlock()
 
@@ -382,10 +271,12 @@ func (c *Context) startSuccessor() (int, *os.File, error) {
 		files = append(files, lockFD)
 	}
 	for _, s := range socks {
-		m.Sockets = append(m.Sockets, sockRef{s.ListenerSpec, len(files)})
-		files = append(files, s.FD)
+		fd := s.FD
+		s.FD = len(files) // its number in the new generation
+		m.Sockets = append(m.Sockets, s)
+		files = append(files, fd)
 	}
-	env := append(successorEnv(os.Environ()), envUpgrade+"="+m.encode())
+	env := append(successorEnv(os.Environ()), envUpgrade+"="+m.Encode())
 	pid, err := handover.Spawn(launchExe, os.Args, env, files, true)
 	w.Close()
 	if err != nil {

@@ -64,7 +64,9 @@ type Marker struct {
 }
 
 // Encode renders m as the value of EnvKey.
-func (m Marker) Encode() string {
+func (m Marker) Encode() string { return m.encode() }
+
+func (m Marker) encode() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s marker role=%s next=%d fd=%d pipeline=%s exe=%d:%d pid=%d listen=%d",
 		Version, token(m.Role), m.Next, m.FD, token(m.Pipeline), m.Exe.Dev, m.Exe.Ino, m.PID, m.ListenFDs)
@@ -102,7 +104,9 @@ func token(s string) string {
 }
 
 // DecodeMarker parses a marker value.
-func DecodeMarker(v string) (Marker, error) {
+func DecodeMarker(v string) (Marker, error) { return decodeMarker(v, false) }
+
+func decodeMarker(v string, upgrade bool) (Marker, error) {
 	f, ok := fields(v, "marker")
 	if !ok {
 		return Marker{}, fmt.Errorf("%w: not a %s marker: %q", ErrForged, Version, v)
@@ -168,7 +172,11 @@ func DecodeMarker(v string) (Marker, error) {
 			m.Extra[x] = val
 		}
 	}
+	if upgrade != (m.Role == "upgrade") {
+		return Marker{}, fmt.Errorf("%w: role %q in a %s", ErrForged, m.Role, map[bool]string{true: UpgradeEnvKey, false: EnvKey}[upgrade])
+	}
 	switch m.Role {
+	case "upgrade":
 	case "intermediate", "daemon":
 		if m.FD < 3 {
 			return Marker{}, fmt.Errorf("%w: no readiness pipe", ErrForged)

@@ -128,3 +128,25 @@ func FuzzMarker(f *testing.F) {
 		}
 	})
 }
+
+func TestUpgradeRoundTrip(t *testing.T) {
+	u := Upgrade{Parent: 4242, FD: 5, Lock: 6, Dropped: true, Notify: "@sd notify\n", ListenFDs: 2, ListenNames: []string{"a", "b c"},
+		Sockets: []UpgradeSocket{{Name: "web", Network: "tcp", Address: "127.0.0.1:80", FD: 7}, {Name: "x/y", Network: "unix", Address: "/run/a b.sock", FD: 8}}}
+	got, err := DecodeUpgrade(u.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(u, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// A launch marker is no upgrade marker, and the other way round.
+	if _, err := DecodeUpgrade(Marker{Role: "daemon", FD: 3}.Encode()); !errors.Is(err, ErrForged) {
+		t.Errorf("DecodeUpgrade(launch marker) = %v", err)
+	}
+	if _, err := DecodeMarker(u.Encode()); !errors.Is(err, ErrForged) {
+		t.Errorf("DecodeMarker(upgrade marker) = %v", err)
+	}
+	if _, err := DecodeUpgrade(strings.Replace(u.Encode(), "fd=5", "fd=1", 1)); !errors.Is(err, ErrForged) {
+		t.Errorf("upgrade marker with fd 1 accepted: %v", err)
+	}
+}
