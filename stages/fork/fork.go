@@ -139,6 +139,17 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 			}
 		}
 		m := marker(s, role, p.Resume, int(w.Fd()), exe)
+		// As a re-executed generation would get: stdin and stdout on
+		// /dev/null, stderr kept for what the program says before
+		// Daemonize (its stdio stage takes care of them after).
+		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			w.Close()
+			return stages.Wrap(st.Name(), stages.ExitOSErr, err)
+		}
+		p.OnDone(null.Close)
+		p.Add(stages.Op{Kind: stages.OpDup, Stage: st.Name(), File: null, Num: 0})
+		p.Add(stages.Op{Kind: stages.OpDup, Stage: st.Name(), File: null, Num: 1})
 		p.Add(stages.Op{Kind: stages.OpKeepOpen, Stage: st.Name(), File: w})
 		p.Add(stages.Op{Kind: stages.OpExec, Stage: st.Name(),
 			Exec: stages.Exec{Candidates: []string{path}, Argv: os.Args, Env: wire.Environ(p.Env, &m)},
