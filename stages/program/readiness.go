@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -114,6 +115,17 @@ func (r Readiness) prepare(s *stages.State) error {
 				msg = "the program " + h + " before it was ready"
 			}
 			err = stages.Errorf("program", stages.ExitSoftware, "%s", msg)
+		} else {
+			// A failure the program reported (ERRNO=, STOPPING=1, its
+			// readiness fd closed without a newline) while it may still
+			// run: stop it, as at the timeout, so a failed launch leaves
+			// nothing running.
+			select {
+			case <-ended:
+			default:
+				_ = syscall.Kill(pid, syscall.SIGTERM)
+				err = stages.Errorf("program", stages.ExitCodeOf(err), "%s; sent SIGTERM to the program, PID %d", strings.TrimPrefix(err.Error(), "program: "), pid)
+			}
 		}
 		select {
 		case <-ended:
@@ -220,9 +232,12 @@ func (r Readiness) listen() (func(pid int, deadline time.Time, ended <-chan stru
 		unix.Close(fd)
 		return nil, stages.Wrap(CheckName, stages.ExitOSErr, os.NewSyscallError("bind", err))
 	}
+	prev, hadPrev := os.LookupEnv("NOTIFY_SOCKET")
 	os.Setenv("NOTIFY_SOCKET", addr)
 	msgs := make(chan string, 16)
+	stopped := make(chan struct{})
 	go func() {
+		defer close(msgs)
 		buf := make([]byte, 4096)
 		for {
 			n, _, err := unix.Recvfrom(fd, buf, 0)
@@ -230,13 +245,52 @@ func (r Readiness) listen() (func(pid int, deadline time.Time, ended <-chan stru
 				continue
 			}
 			if err != nil {
-				close(msgs)
 				return
 			}
-			msgs <- string(buf[:n])
+			select {
+			case <-stopped:
+				return // woken once the wait is over
+			default:
+			}
+			select {
+			case msgs <- string(buf[:n]):
+			case <-stopped:
+				return
+			}
 		}
 	}()
 	return func(pid int, deadline time.Time, ended <-chan struct{}) error {
+		defer func() {
+			// The wait is over: the socket goes, so the program's later
+			// messages fail at once (ECONNREFUSED, ignored by sd_notify
+			// users) instead of filling a queue nobody reads and blocking
+			// it, also in a launcher that lives on. The launcher's own
+			// NOTIFY_SOCKET is restored.
+			close(stopped)
+			_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+			_ = unix.Sendto(fd, nil, unix.MSG_DONTWAIT, &unix.SockaddrUnix{Name: addr}) // wakes the reader
+			gone := time.After(time.Second)
+		drain:
+			for {
+				select {
+				case _, ok := <-msgs:
+					if !ok {
+						break drain
+					}
+				case <-gone:
+					break drain
+				}
+			}
+			unix.Close(fd)
+			if hadPrev {
+				os.Setenv("NOTIFY_SOCKET", prev)
+			} else {
+				os.Unsetenv("NOTIFY_SOCKET")
+			}
+			if runtime.GOOS != "linux" {
+				os.RemoveAll(filepath.Dir(addr))
+			}
+		}()
 		for {
 			timeout, stop := deadlineTimer(deadline)
 			select {
