@@ -143,11 +143,21 @@ var (
 )
 
 // removePidfile removes the pidfile of a program that failed to get ready,
-// if it still names that program and nobody holds the lock.
+// if it still names that program and nobody holds the lock. A child of the
+// program (systemd-notify, exiting) may hold the inherited lock a moment
+// after the program itself ended: the release is awaited, bounded.
 func removePidfile(c stages.Config, pid int) {
-	if c.Pidfile != "" {
-		_ = pidfile.RemoveStale(c.Pidfile, c.LockPath(), pid)
+	if c.Pidfile == "" {
+		return
 	}
+	lock := c.LockPath()
+	for deadline := time.Now().Add(2 * time.Second); lock != "" && time.Now().Before(deadline); {
+		if st, err := pidfile.Probe(lock); err != nil || !st.Held {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = pidfile.RemoveStale(c.Pidfile, lock, pid)
 }
 
 // awaitLine waits for a newline on r, the read end of the readiness fd.
