@@ -450,3 +450,32 @@ func TestReadyReexec(t *testing.T) {
 		r.none()
 	})
 }
+
+// TestReadyFailureProgramIgnoresSIGTERM: a program that reports a failure
+// or misses --timeout and ignores SIGTERM: the launcher still exits (70,
+// 75) within its bounded waits; the program runs on, holding the lock,
+// and its pidfile stays.
+func TestReadyFailureProgramIgnoresSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the launcher's 10s of grace")
+	}
+	notify := needSystemdNotify(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"ERRNO", []string{"--notify", "/bin/sh", "-c", "trap '' TERM; " + notify + " ERRNO=5; exec sleep 100"}, 70},
+		{"timeout", []string{"--ready-fd", "5", "--timeout", "300ms", "/bin/sh", "-c", "trap '' TERM; exec sleep 100"}, 75},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			pidfile := filepath.Join(t.TempDir(), "p.pid")
+			r := daemonize(t, append([]string{"-p", pidfile}, c.args...)).expect(c.code)
+			if !strings.Contains(r.stderr, "sent SIGTERM to the program") {
+				t.Errorf("stderr %q", r.stderr)
+			}
+			expectPidfileIs(t, r, pidfile)
+		})
+	}
+}

@@ -129,9 +129,11 @@ func (r Readiness) prepare(s *stages.State) error {
 		}
 		select {
 		case <-ended:
+			removePidfile(c, pid)
 		case <-time.After(5 * time.Second):
+			// Still running (SIGTERM ignored): it holds the lock, and its
+			// pidfile stays true.
 		}
-		removePidfile(c, pid)
 		return err
 	}
 	return nil
