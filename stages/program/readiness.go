@@ -303,6 +303,37 @@ func (r Readiness) listen() (func(pid int, deadline time.Time, ended <-chan stru
 				os.RemoveAll(filepath.Dir(addr))
 			}
 		}()
+		// handle reads one message; done when the wait is over (err nil:
+		// ready).
+		handle := func(m string) (done bool, err error) {
+			for _, line := range strings.Split(m, "\n") {
+				k, v, _ := strings.Cut(line, "=")
+				switch k {
+				case "READY":
+					if v == "1" {
+						return true, nil
+					}
+				case "STATUS":
+					if r.Status != nil {
+						fmt.Fprintf(r.Status, "daemonize: status: %s\n", v)
+					}
+				case "ERRNO":
+					n, _ := strconv.Atoi(v)
+					return true, stages.Errorf("program", stages.ExitSoftware, "the program reported a failure before it was ready: ERRNO=%s (%v)", v, syscall.Errno(n))
+				case "STOPPING":
+					if v == "1" {
+						return true, stages.Errorf("program", stages.ExitSoftware, "the program said STOPPING=1 before it was ready")
+					}
+				case "EXTEND_TIMEOUT_USEC":
+					if us, err := strconv.ParseUint(v, 10, 63); err == nil && !deadline.IsZero() {
+						if ext := time.Now().Add(time.Duration(us) * time.Microsecond); ext.After(deadline) {
+							deadline = ext
+						}
+					}
+				}
+			}
+			return false, nil
+		}
 		for {
 			timeout, stop := deadlineTimer(deadline)
 			select {
@@ -311,35 +342,27 @@ func (r Readiness) listen() (func(pid int, deadline time.Time, ended <-chan stru
 				if !ok {
 					return stages.Errorf("program", stages.ExitOSErr, "the notification socket failed")
 				}
-				for _, line := range strings.Split(m, "\n") {
-					k, v, _ := strings.Cut(line, "=")
-					switch k {
-					case "READY":
-						if v == "1" {
-							return nil
-						}
-					case "STATUS":
-						if r.Status != nil {
-							fmt.Fprintf(r.Status, "daemonize: status: %s\n", v)
-						}
-					case "ERRNO":
-						n, _ := strconv.Atoi(v)
-						return stages.Errorf("program", stages.ExitSoftware, "the program reported a failure before it was ready: ERRNO=%s (%v)", v, syscall.Errno(n))
-					case "STOPPING":
-						if v == "1" {
-							return stages.Errorf("program", stages.ExitSoftware, "the program said STOPPING=1 before it was ready")
-						}
-					case "EXTEND_TIMEOUT_USEC":
-						if us, err := strconv.ParseUint(v, 10, 63); err == nil && !deadline.IsZero() {
-							if ext := time.Now().Add(time.Duration(us) * time.Microsecond); ext.After(deadline) {
-								deadline = ext
-							}
-						}
-					}
+				if done, err := handle(m); done {
+					return err
 				}
 			case <-ended:
 				stop()
-				return errEnded
+				// A READY=1 sent just before the end still counts: the
+				// datagram may be queued, or with the reader.
+				grace := time.After(50 * time.Millisecond)
+				for {
+					select {
+					case m, ok := <-msgs:
+						if !ok {
+							return errEnded
+						}
+						if done, err := handle(m); done {
+							return err
+						}
+					case <-grace:
+						return errEnded
+					}
+				}
 			case <-timeout:
 				return errTimeout
 			}
