@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -184,7 +185,11 @@ func TestReadySuccess(t *testing.T) {
 			if r.stderr != "" {
 				t.Errorf("stderr %q", r.stderr)
 			}
-			expectPidfileIs(t, r, pidfile)
+			pid := expectPidfileIs(t, r, pidfile)
+			// The intermediate that waited as the program's parent is gone.
+			if ppid := procStat(t, pid).ppid; ppid != 1 && !slices.Contains(ancestors(t), ppid) {
+				t.Errorf("ppid %d: not adopted by init or a subreaper ancestor", ppid)
+			}
 		})
 	}
 }

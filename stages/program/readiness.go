@@ -27,16 +27,22 @@ import (
 // With any of them the launcher exits 0 only once the program is ready.
 // If the program ends first, the launcher fails with 70 saying how it
 // ended ("exited with status 3", "killed by SIGSEGV"), and the pidfile is
-// removed; at the launcher's timeout it fails with 75 and the program gets
-// SIGTERM. This works after the double fork: on Linux the program is the
-// launcher's child until the launcher exits.
+// removed. If it reports a failure while running (ERRNO=, STOPPING=1, the
+// fd closed without a newline: 70) or is not ready at the launcher's
+// timeout (Config.ReadyTimeout, counted from the exec: 75), it gets
+// SIGTERM, and the pidfile is removed once it has ended (within 5s). This
+// works after the double fork: where the launch is planned (Linux) the
+// intermediate stays the program's parent until the launcher is done and
+// reports how it ended; elsewhere the end is polled and how it ended is
+// not known.
 type Readiness struct {
 	// Notify: the program speaks the sd_notify protocol (sd_notify(3)).
 	// The launcher makes a notification socket for this launch only and
 	// passes it as NOTIFY_SOCKET; READY=1 from the program (or a process
 	// it started) means ready, EXTEND_TIMEOUT_USEC= moves the deadline,
 	// ERRNO= or STOPPING=1 before ready is a failure, STATUS= lines go to
-	// Status. Later messages go nowhere and never fail the program.
+	// Status. Once the wait is over the socket is closed: later messages
+	// fail at once (never block) and never fail the launch.
 	Notify bool
 	// FD, when 3 or more: the s6 convention. The program gets the write
 	// end of a pipe as fd FD and is ready when it writes a newline there.
