@@ -608,13 +608,15 @@ the program. Short options combine (-av, -p/run/x.pid).
   -f, --foreground     no fork, no setsid: exec the program in place
   -v, --verbose        print the configuration and progress on stderr
       --timeout DUR    exit 75 if the program is not exec'd within DUR (e.g.
-                       10s); with --stop, send SIGKILL after DUR (default
-                       10s; 0 never)
+                       10s) or, with a readiness option, not ready within
+                       DUR of its exec (it gets SIGTERM); with --stop, send
+                       SIGKILL after DUR (default 10s; 0 never)
       --notify         ready when the program sends READY=1 (sd_notify) on
                        a socket made for this launch (NOTIFY_SOCKET)
       --ready-fd N     ready when the program writes a newline to fd N (3+)
       --ready-after DUR  ready when the program still runs after DUR
-                       (one of the three; not with -f)
+                       (one of the three; not with -f; the program
+                       ending or failing first gives 70)
       --status         exit 0 and print the PID if a process holds the lock;
                        1 stale pidfile, 3 not running, 4 cannot tell
       --stop           SIGTERM to the lock holder, wait until the lock is

@@ -88,8 +88,13 @@ steps:
 			if pid != 0 && c.waiter >= 0 {
 				// Stay the daemon's parent until the launcher is done with
 				// it: its end is reported on the waiter pipe; the readiness
-				// pipe is the daemon's alone.
-				syscall.RawSyscall(syscall.SYS_CLOSE, c.pipe, 0, 0)
+				// pipe is the daemon's alone, and so is every other fd: a
+				// copy kept here (the write end of a --ready-fd pipe) would
+				// hide the program closing it.
+				if c.waiter > 0 {
+					syscall.RawSyscall(unix.SYS_CLOSE_RANGE, 0, uintptr(c.waiter-1), 0)
+				}
+				syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(c.waiter+1), ^uintptr(0), 0)
 				for {
 					_, _, errno = syscall.RawSyscall6(syscall.SYS_WAIT4, pid, uintptr(unsafe.Pointer(&c.status)), 0, 0, 0, 0)
 					if errno != syscall.EINTR {

@@ -43,8 +43,9 @@ type Options struct {
 	// Waiter, when not nil, keeps the intermediate alive as the daemon's
 	// parent: it waits for the daemon to end and writes how it ended (a
 	// wire "ended" record) to Waiter, so a launcher that is not the
-	// daemon's parent learns it. The caller ends the wait by killing the
-	// intermediate, once the daemon is ready; init then adopts the daemon.
+	// daemon's parent learns it. The waiting intermediate keeps no other
+	// fd. The caller ends the wait by killing the intermediate once it is
+	// done with the daemon, ready or not; init then adopts the daemon.
 	// The first fork is then a plain fork (the launcher must not be
 	// suspended while the intermediate waits).
 	Waiter *os.File

@@ -209,8 +209,11 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 		return stages.Errorf(op.Stage, stages.ExitOSErr, "%s: %w", describe(op), errno)
 	}
 	out := wait.Await(r)
-	if ended != nil && out.Err == nil {
-		// The program is ready: the waiting intermediate lets it go.
+	if ended != nil {
+		// The launcher is done with the program, ready or not (after a
+		// failure Await has already waited, bounded, for its end): the
+		// waiting intermediate lets it go. Reaping an intermediate still
+		// waiting would hold the launcher as long as the program runs.
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	reap(pid)

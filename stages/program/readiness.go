@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -26,20 +27,23 @@ import (
 // With any of them the launcher exits 0 only once the program is ready.
 // If the program ends first, the launcher fails with 70 saying how it
 // ended ("exited with status 3", "killed by SIGSEGV"), and the pidfile is
-// removed; at the launcher's timeout it fails with 75 and the program gets
-// SIGTERM. This works after the double fork, although the launcher is
-// never the program's parent: in a planned launch (Linux) the raw
+// removed. If it reports a failure while running (ERRNO=, STOPPING=1, the
+// fd closed without a newline: 70) or is not ready at the launcher's
+// timeout (Config.ReadyTimeout, counted from the exec: 75), it gets
+// SIGTERM, and the pidfile is removed once it has ended (within 5s). This
+// works after the double fork, although the launcher is never the
+// program's parent: where the launch is planned (Linux) the
 // intermediate stays the program's parent until the launcher is done and
-// reports how it ended; in a re-executed launch the launcher watches the
-// program's PID until every thread is gone and reports that it ended, not
-// how.
+// reports how it ended; elsewhere the end is polled and how it ended is
+// not known.
 type Readiness struct {
 	// Notify: the program speaks the sd_notify protocol (sd_notify(3)).
 	// The launcher makes a notification socket for this launch only and
 	// passes it as NOTIFY_SOCKET; READY=1 from the program (or a process
 	// it started) means ready, EXTEND_TIMEOUT_USEC= moves the deadline,
 	// ERRNO= or STOPPING=1 before ready is a failure, STATUS= lines go to
-	// Status. Later messages go nowhere and never fail the program.
+	// Status. Once the wait is over the socket is closed: later messages
+	// fail at once (never block) and never fail the launch.
 	Notify bool
 	// FD, when 3 or more: the s6 convention. The program gets the write
 	// end of a pipe as fd FD and is ready when it writes a newline there.
@@ -118,12 +122,25 @@ func (r Readiness) prepare(s *stages.State) error {
 				msg = "the program " + h + " before it was ready"
 			}
 			err = stages.Errorf("program", stages.ExitSoftware, "%s", msg)
+		} else {
+			// A failure the program reported (ERRNO=, STOPPING=1, its
+			// readiness fd closed without a newline) while it may still
+			// run: stop it, as at the timeout, so a failed launch leaves
+			// nothing running.
+			select {
+			case <-ended:
+			default:
+				_ = syscall.Kill(pid, syscall.SIGTERM)
+				err = stages.Errorf("program", stages.ExitCodeOf(err), "%s; sent SIGTERM to the program, PID %d", strings.TrimPrefix(err.Error(), "program: "), pid)
+			}
 		}
 		select {
 		case <-ended:
+			removePidfile(c, pid)
 		case <-time.After(5 * time.Second):
+			// Still running (SIGTERM ignored): it holds the lock, and its
+			// pidfile stays true.
 		}
-		removePidfile(c, pid)
 		return err
 	}
 	return nil
@@ -135,11 +152,21 @@ var (
 )
 
 // removePidfile removes the pidfile of a program that failed to get ready,
-// if it still names that program and nobody holds the lock.
+// if it still names that program and nobody holds the lock. A child of the
+// program (systemd-notify, exiting) may hold the inherited lock a moment
+// after the program itself ended: the release is awaited, bounded.
 func removePidfile(c stages.Config, pid int) {
-	if c.Pidfile != "" {
-		_ = pidfile.RemoveStale(c.Pidfile, c.LockPath(), pid)
+	if c.Pidfile == "" {
+		return
 	}
+	lock := c.LockPath()
+	for deadline := time.Now().Add(2 * time.Second); lock != "" && time.Now().Before(deadline); {
+		if st, err := pidfile.Probe(lock); err != nil || !st.Held {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = pidfile.RemoveStale(c.Pidfile, lock, pid)
 }
 
 // awaitLine waits for a newline on r, the read end of the readiness fd.
@@ -224,9 +251,12 @@ func (r Readiness) listen() (func(pid int, deadline time.Time, ended <-chan stru
 		unix.Close(fd)
 		return nil, stages.Wrap(CheckName, stages.ExitOSErr, os.NewSyscallError("bind", err))
 	}
+	prev, hadPrev := os.LookupEnv("NOTIFY_SOCKET")
 	os.Setenv("NOTIFY_SOCKET", addr)
 	msgs := make(chan string, 16)
+	stopped := make(chan struct{})
 	go func() {
+		defer close(msgs)
 		buf := make([]byte, 4096)
 		for {
 			n, _, err := unix.Recvfrom(fd, buf, 0)
@@ -234,13 +264,83 @@ func (r Readiness) listen() (func(pid int, deadline time.Time, ended <-chan stru
 				continue
 			}
 			if err != nil {
-				close(msgs)
 				return
 			}
-			msgs <- string(buf[:n])
+			select {
+			case <-stopped:
+				return // woken once the wait is over
+			default:
+			}
+			select {
+			case msgs <- string(buf[:n]):
+			case <-stopped:
+				return
+			}
 		}
 	}()
 	return func(pid int, deadline time.Time, ended <-chan struct{}) error {
+		defer func() {
+			// The wait is over: the socket goes, so the program's later
+			// messages fail at once (ECONNREFUSED, ignored by sd_notify
+			// users) instead of filling a queue nobody reads and blocking
+			// it, also in a launcher that lives on. The launcher's own
+			// NOTIFY_SOCKET is restored.
+			close(stopped)
+			_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+			_ = unix.Sendto(fd, nil, unix.MSG_DONTWAIT, &unix.SockaddrUnix{Name: addr}) // wakes the reader
+			gone := time.After(time.Second)
+		drain:
+			for {
+				select {
+				case _, ok := <-msgs:
+					if !ok {
+						break drain
+					}
+				case <-gone:
+					break drain
+				}
+			}
+			unix.Close(fd)
+			if hadPrev {
+				os.Setenv("NOTIFY_SOCKET", prev)
+			} else {
+				os.Unsetenv("NOTIFY_SOCKET")
+			}
+			if runtime.GOOS != "linux" {
+				os.RemoveAll(filepath.Dir(addr))
+			}
+		}()
+		// handle reads one message; done when the wait is over (err nil:
+		// ready).
+		handle := func(m string) (done bool, err error) {
+			for _, line := range strings.Split(m, "\n") {
+				k, v, _ := strings.Cut(line, "=")
+				switch k {
+				case "READY":
+					if v == "1" {
+						return true, nil
+					}
+				case "STATUS":
+					if r.Status != nil {
+						fmt.Fprintf(r.Status, "daemonize: status: %s\n", v)
+					}
+				case "ERRNO":
+					n, _ := strconv.Atoi(v)
+					return true, stages.Errorf("program", stages.ExitSoftware, "the program reported a failure before it was ready: ERRNO=%s (%v)", v, syscall.Errno(n))
+				case "STOPPING":
+					if v == "1" {
+						return true, stages.Errorf("program", stages.ExitSoftware, "the program said STOPPING=1 before it was ready")
+					}
+				case "EXTEND_TIMEOUT_USEC":
+					if us, err := strconv.ParseUint(v, 10, 63); err == nil && !deadline.IsZero() {
+						if ext := time.Now().Add(time.Duration(us) * time.Microsecond); ext.After(deadline) {
+							deadline = ext
+						}
+					}
+				}
+			}
+			return false, nil
+		}
 		for {
 			timeout, stop := deadlineTimer(deadline)
 			select {
@@ -249,35 +349,27 @@ func (r Readiness) listen() (func(pid int, deadline time.Time, ended <-chan stru
 				if !ok {
 					return stages.Errorf("program", stages.ExitOSErr, "the notification socket failed")
 				}
-				for _, line := range strings.Split(m, "\n") {
-					k, v, _ := strings.Cut(line, "=")
-					switch k {
-					case "READY":
-						if v == "1" {
-							return nil
-						}
-					case "STATUS":
-						if r.Status != nil {
-							fmt.Fprintf(r.Status, "daemonize: status: %s\n", v)
-						}
-					case "ERRNO":
-						n, _ := strconv.Atoi(v)
-						return stages.Errorf("program", stages.ExitSoftware, "the program reported a failure before it was ready: ERRNO=%s (%v)", v, syscall.Errno(n))
-					case "STOPPING":
-						if v == "1" {
-							return stages.Errorf("program", stages.ExitSoftware, "the program said STOPPING=1 before it was ready")
-						}
-					case "EXTEND_TIMEOUT_USEC":
-						if us, err := strconv.ParseUint(v, 10, 63); err == nil && !deadline.IsZero() {
-							if ext := time.Now().Add(time.Duration(us) * time.Microsecond); ext.After(deadline) {
-								deadline = ext
-							}
-						}
-					}
+				if done, err := handle(m); done {
+					return err
 				}
 			case <-ended:
 				stop()
-				return errEnded
+				// A READY=1 sent just before the end still counts: the
+				// datagram may be queued, or with the reader.
+				grace := time.After(50 * time.Millisecond)
+				for {
+					select {
+					case m, ok := <-msgs:
+						if !ok {
+							return errEnded
+						}
+						if done, err := handle(m); done {
+							return err
+						}
+					case <-grace:
+						return errEnded
+					}
+				}
 			case <-timeout:
 				return errTimeout
 			}
