@@ -472,12 +472,11 @@ func TestReadyReexec(t *testing.T) {
 }
 
 // TestReadyFailureProgramIgnoresSIGTERM: a program that reports a failure
-// or misses --timeout and ignores SIGTERM: the launcher still exits (70,
-// 75) within its bounded waits; the program runs on, holding the lock,
-// and its pidfile stays.
+// or misses --timeout and ignores SIGTERM gets SIGKILL 5s later: the
+// launcher exits (70, 75) leaving nothing running and no pidfile.
 func TestReadyFailureProgramIgnoresSIGTERM(t *testing.T) {
 	if testing.Short() {
-		t.Skip("waits out the launcher's 10s of grace")
+		t.Skip("waits out the launcher's 5s of grace")
 	}
 	notify := needSystemdNotify(t)
 	for _, c := range []struct {
@@ -492,10 +491,12 @@ func TestReadyFailureProgramIgnoresSIGTERM(t *testing.T) {
 			t.Parallel()
 			pidfile := filepath.Join(t.TempDir(), "p.pid")
 			r := daemonize(t, append([]string{"-p", pidfile}, c.args...)).expect(c.code)
-			if !strings.Contains(r.stderr, "sent SIGTERM to the program") {
+			if !strings.Contains(r.stderr, "sent SIGTERM to the program") || !strings.Contains(r.stderr, "sent SIGKILL") {
 				t.Errorf("stderr %q", r.stderr)
 			}
-			expectPidfileIs(t, r, pidfile)
+			// A failed launch leaves nothing running, and no pidfile.
+			r.none()
+			expectNoPidfile(t, pidfile)
 		})
 	}
 }

@@ -30,7 +30,8 @@ import (
 // removed. If it reports a failure while running (ERRNO=, STOPPING=1, the
 // fd closed without a newline: 70) or is not ready at the launcher's
 // timeout (Config.ReadyTimeout, counted from the exec: 75), it gets
-// SIGTERM, and the pidfile is removed once it has ended (within 5s). This
+// SIGTERM (SIGKILL 5s later if it is still running), and the pidfile is
+// removed once it has ended. This
 // works after the double fork, although the launcher is never the
 // program's parent: where the launch is planned (Linux) the
 // intermediate stays the program's parent until the launcher is done and
@@ -136,15 +137,26 @@ func (r Readiness) prepare(s *stages.State) error {
 		}
 		select {
 		case <-ended:
-			removePidfile(c, pid)
-		case <-time.After(5 * time.Second):
-			// Still running (SIGTERM ignored): it holds the lock, and its
-			// pidfile stays true.
+		case <-time.After(stopGrace):
+			// SIGTERM ignored: a failed launch leaves nothing running.
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			err = stages.Errorf("program", stages.ExitCodeOf(err), "%s; it ignored SIGTERM for %v: sent SIGKILL",
+				strings.TrimPrefix(err.Error(), "program: "), stopGrace)
+			select {
+			case <-ended:
+			case <-time.After(stopGrace):
+				return err // unkillable (in uninterruptible sleep): its pidfile stays true
+			}
 		}
+		removePidfile(c, pid)
 		return err
 	}
 	return nil
 }
+
+// stopGrace is how long a program that failed to get ready has between
+// SIGTERM and SIGKILL.
+const stopGrace = 5 * time.Second
 
 var (
 	errEnded   = fmt.Errorf("ended")
