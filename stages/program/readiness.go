@@ -2,8 +2,6 @@ package program
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -238,8 +236,11 @@ func (r Readiness) listen() (func(pid int, deadline time.Time, ended <-chan stru
 		return nil, stages.Wrap(CheckName, stages.ExitOSErr, os.NewSyscallError("socket", err))
 	}
 	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := fmt.Sprintf("blivet-notify-%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
+	// A name no other process can guess (it would let it say READY=1),
+	// from the kernel's random pool: crypto/rand would cost every launch
+	// its package initialisation.
+	randomBytes(b[:])
+	name := fmt.Sprintf("blivet-notify-%d-%x", os.Getpid(), b[:])
 	var addr string
 	if runtime.GOOS == "linux" {
 		// An abstract socket: nothing on disk to clean up, reachable after
