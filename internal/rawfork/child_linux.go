@@ -273,11 +273,15 @@ steps:
 				if sig == uintptr(syscall.SIGKILL) || sig == uintptr(syscall.SIGSTOP) {
 					continue
 				}
-				c.old[0] = 0
-				syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&c.old)), 8, 0, 0)
-				if c.reset || c.old[0] != 1 { // 1 is SIG_IGN
-					syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&c.dfl)), 0, 8, 0, 0)
+				if !c.reset {
+					// Keep an ignored signal ignored; reset the rest.
+					c.old[0] = 0
+					syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&c.old)), 8, 0, 0)
+					if c.old[0] == 1 { // SIG_IGN
+						continue
+					}
 				}
+				syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&c.dfl)), 0, 8, 0, 0)
 			}
 			syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&c.mask)), 0, 8, 0, 0)
 			if op.announce {
