@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -32,7 +33,9 @@ import (
 var (
 	runs    = flag.Int("runs", 30, "timed runs per row")
 	warmup  = flag.Int("warmup", 3, "untimed runs per row first")
-	bin     = flag.String("bin", "", "directory with poller, libdaemon, godaemon, vividcortex, daemonize (ours)")
+	bin     = flag.String("bin", "", "directory with floor, poller, libdaemon, godaemon, vividcortex, daemonize (ours)")
+	before  = flag.String("before", "", "optional directory with daemonize, daemonize-static, libdaemon, libdaemon-static built from an older blivet (the before rows)")
+	beforeV = flag.String("before-rev", "", "the older blivet's commit, for the notes")
 	debian  = flag.String("debian", "", "Debian's daemonize")
 	ssd     = flag.String("ssd", "/usr/sbin/start-stop-daemon", "start-stop-daemon")
 	setsid  = flag.String("setsid", "/usr/bin/setsid", "util-linux setsid")
@@ -80,8 +83,14 @@ func (s stats) String() string {
 	return ms(s.Min) + " / " + ms(s.Med) + " / " + ms(s.Max)
 }
 
+// loadavg is /proc/loadavg when the harness started.
+var loadavg string
+
 func main() {
 	flag.Parse()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		loadavg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		die("PR_SET_CHILD_SUBREAPER: %v", err)
 	}
@@ -99,27 +108,55 @@ func main() {
 
 func tools() []tool {
 	b := func(name string) string { return filepath.Join(*bin, name) }
-	return []tool{
-		{name: "blivet CLI (ours)", pidfile: true, note: "waits for the exec",
+	o := func(name string) string { return filepath.Join(*before, name) }
+	ts := []tool{
+		{name: nameFloor, note: "os.StartProcess with Setsid, exits once exec'd",
+			argv: func(string) []string { return []string{b("floor"), *sleep, "100000"} }},
+		{name: nameCLI, pidfile: true, note: "plain go build (static); waits for the exec",
 			argv: func(p string) []string { return []string{b("daemonize"), "-p", p, *sleep, "100000"} }},
-		{name: "blivet CLI, cgo build (ours)", pidfile: true, note: "same, dynamically linked (default go build with cgo)",
-			argv: func(p string) []string { return []string{b("daemonize-cgo"), "-p", p, *sleep, "100000"} }},
-		{name: "blivet library (ours)", pidfile: true, note: "waits for ready",
+		{name: nameLib, pidfile: true, note: "plain go build (static); waits for ready",
 			argv: func(p string) []string { return []string{b("libdaemon"), p} }},
-		{name: "Debian daemonize", pidfile: true, note: "forks once, no wait",
+	}
+	if *before != "" {
+		ts = append(ts,
+			tool{name: nameOldCLI, pidfile: true, note: "before (" + *beforeV + "), plain go build: dynamic",
+				argv: func(p string) []string { return []string{o("daemonize"), "-p", p, *sleep, "100000"} }},
+			tool{name: nameOldCLIStatic, pidfile: true, note: "before, CGO_ENABLED=0",
+				argv: func(p string) []string { return []string{o("daemonize-static"), "-p", p, *sleep, "100000"} }},
+			tool{name: nameOldLib, pidfile: true, note: "before, plain go build: dynamic",
+				argv: func(p string) []string { return []string{o("libdaemon"), p} }},
+			tool{name: nameOldLibStatic, pidfile: true, note: "before, CGO_ENABLED=0",
+				argv: func(p string) []string { return []string{o("libdaemon-static"), p} }},
+		)
+	}
+	return append(ts,
+		tool{name: nameDebian, pidfile: true, note: "forks once, no wait",
 			argv: func(p string) []string { return []string{*debian, "-p", p, *sleep, "100000"} }},
-		{name: "start-stop-daemon --background", pidfile: true, note: "--make-pidfile",
+		tool{name: "start-stop-daemon --background", pidfile: true, note: "--make-pidfile",
 			argv: func(p string) []string {
 				return []string{*ssd, "--start", "--background", "--make-pidfile", "--pidfile", p, "--exec", *sleep, "--", "100000"}
 			}},
-		{name: "setsid -f", note: "one fork, no checks",
+		tool{name: "setsid -f", note: "one fork, no checks",
 			argv: func(string) []string { return []string{*setsid, "-f", *sleep, "100000"} }},
-		{name: "go-daemon (sevlyar)", pidfile: true, note: "one re-exec, no wait",
+		tool{name: nameGoDaemon, pidfile: true, note: "one re-exec, no wait",
 			argv: func(p string) []string { return []string{b("godaemon"), p} }},
-		{name: "godaemon (VividCortex)", note: "no pidfile",
+		tool{name: "godaemon (VividCortex)", note: "no pidfile",
 			argv: func(string) []string { return []string{b("vividcortex")} }},
-	}
+	)
 }
+
+// Row names the targets refer to.
+const (
+	nameFloor        = "floor (bench/peers/cmd/floor)"
+	nameCLI          = "blivet CLI (ours)"
+	nameLib          = "blivet library (ours)"
+	nameOldCLI       = "blivet CLI, before"
+	nameOldCLIStatic = "blivet CLI, before, static"
+	nameOldLib       = "blivet library, before"
+	nameOldLibStatic = "blivet library, before, static"
+	nameDebian       = "Debian daemonize"
+	nameGoDaemon     = "go-daemon (sevlyar)"
+)
 
 // runner starts launchers with stdin and stdout on /dev/null and stderr
 // in a scratch file (shown when a launcher fails).
@@ -295,7 +332,17 @@ func mainPhase(work string) {
 	fmt.Fprintln(os.Stderr, "idle daemon cost...")
 	costs := costRows(r, work)
 
-	md := render(rows, pollerRow, fdRows, costs, hardMax)
+	// 5: Go runtime starts per launch, under strace.
+	fmt.Fprintln(os.Stderr, "Go starts per launch (strace)...")
+	var starts []goStart
+	for _, t := range ts {
+		switch t.name {
+		case nameFloor, nameCLI, nameLib, nameOldCLI, nameOldLib, nameGoDaemon:
+			starts = append(starts, countGoStarts(r, work, t))
+		}
+	}
+
+	md := render(rows, pollerRow, fdRows, costs, starts, hardMax)
 	fmt.Print(md)
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
@@ -356,7 +403,7 @@ func fdPhase(work string) {
 	var pick []tool
 	for _, t := range ts {
 		switch t.name {
-		case "blivet CLI (ours)", "blivet library (ours)", "Debian daemonize":
+		case nameCLI, nameLib, nameOldCLI, nameOldLib, nameDebian:
 			pick = append(pick, t)
 		}
 	}
@@ -454,6 +501,89 @@ func costRows(r *runner, work string) []cost {
 	return out
 }
 
+// goStart is what one launch executed, from strace -ff.
+type goStart struct {
+	Name  string
+	Go    int      // execs of a Go program (re-execs through /proc/self/exe included)
+	Execs []string // every successful execve, in no particular order
+}
+
+// countGoStarts runs t once under strace -ff -e trace=execve and counts
+// the successful execs of Go binaries: a path is a Go binary when
+// debug/buildinfo reads it; /proc/self/exe counts as one, since every
+// program here that re-executes itself is a Go program.
+func countGoStarts(r *runner, work string, t tool) goStart {
+	gs := goStart{Name: t.name, Go: -1}
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		return gs
+	}
+	dir := filepath.Join(work, "strace")
+	_ = os.RemoveAll(dir)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return gs
+	}
+	pidfile := filepath.Join(work, "daemon.pid")
+	_ = os.Remove(pidfile)
+	// strace follows the daemon for ever: start it in the background, wait
+	// until its first program (the poller, or the launcher for tools
+	// without a pidfile) has exited, then let strace detach.
+	first := t.argv(pidfile)
+	if t.pidfile {
+		first = append([]string{filepath.Join(*bin, "poller"), pidfile, "--"}, first...)
+	}
+	argv := append([]string{strace, "-I1", "-ff", "-q", "-e", "trace=execve", "-e", "signal=none", "-o", filepath.Join(dir, "t")}, first...)
+	spid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{Env: r.env, Files: []uintptr{r.null.Fd(), r.null.Fd(), r.errf.Fd()}})
+	if err != nil {
+		return gs
+	}
+	done := false
+	for deadline := time.Now().Add(10 * time.Second); !done && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		files, _ := filepath.Glob(filepath.Join(dir, "t.*"))
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			if bytes.HasPrefix(data, []byte(`execve("`+first[0]+`"`)) && bytes.Contains(data, []byte("+++ exited with 0 +++")) {
+				done = true
+			}
+		}
+	}
+	_ = syscall.Kill(spid, syscall.SIGTERM)
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(spid, &ws, 0, nil); err != syscall.EINTR {
+			break
+		}
+	}
+	reapAll()
+	if !done {
+		fmt.Fprintf(os.Stderr, "strace %s: the launch did not end within 10s\n", t.name)
+		return gs
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "t.*"))
+	gs.Go = 0
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(data), "\n") {
+			if !strings.HasPrefix(line, "execve(\"") || !strings.HasSuffix(line, "= 0") {
+				continue
+			}
+			path := line[len("execve(\""):]
+			path = path[:strings.IndexByte(path, '"')]
+			if t.pidfile && path == filepath.Join(*bin, "poller") {
+				continue // the poller itself, not part of the launch
+			}
+			gs.Execs = append(gs.Execs, filepath.Base(path))
+			if path == "/proc/self/exe" {
+				gs.Go++
+			} else if _, err := buildinfo.ReadFile(path); err == nil {
+				gs.Go++
+			}
+		}
+	}
+	slices.Sort(gs.Execs)
+	return gs
+}
+
 func awaitReport(path string) (pid, goroutines int) {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		data, err := os.ReadFile(path)
@@ -536,34 +666,54 @@ func met(ok bool) string {
 	return "**not met**"
 }
 
-func render(rows []row, pollerRow row, fdRows []row, costs []cost, hardMax int) string {
+func render(rows []row, pollerRow row, fdRows []row, costs []cost, starts []goStart, hardMax int) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	deb := find(rows, "Debian daemonize")
+	floor, gd := find(rows, nameFloor), find(rows, nameGoDaemon)
 	p("# blivet against its peers\n\n")
 	p("Generated by `bash bench/peers/run` (bench/peers/cmd/harness); do not edit by hand.\n\n")
 	p("- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	p("- machine: %s cores (%s), Linux %s, %s\n", cmdOut("nproc"), cpuModel(), cmdOut("uname", "-r"), cmdOut("go", "version"))
+	p("- machine: %s cores (%s), Linux %s, %s; load average before the run: %s\n", cmdOut("nproc"), cpuModel(), cmdOut("uname", "-r"), cmdOut("go", "version"), loadavg)
 	p("- runs: %d timed per row (after %d untimed), interleaved; times in ms as min / median / max\n", *runs, *warmup)
 	p("- reproduce: `bash bench/peers/run` (from the repository root)\n")
-	p("- builds: every Go program (ours, go-daemon's, godaemon's) with CGO_ENABLED=0, i.e. statically linked, so the\n")
-	p("  rows compare daemonizing, not libc loading; the cgo row shows the default build of our CLI\n\n")
+	p("- builds: every Go program with plain `go build`, as users get it (`file` says statically linked for all\n")
+	p("  of them, ours included, since blivet no longer needs cgo)")
+	if *before != "" {
+		p("; the before rows are blivet at %s, whose plain\n  `go build` was dynamically linked (cgo through os/user), also shown built with CGO_ENABLED=0", *beforeV)
+	}
+	p("\n\n")
 
 	p("## Launch and ready\n\n")
 	p("Launch: from fork+exec of the launcher until it exits. Ready: the same launcher run by the poller\n")
 	p("(bench/peers/cmd/poller), until its pidfile names a live process; tools without a pidfile get none.\n")
 	p("Every tool starts a long sleep (the Go peers idle in their own program). Each run's daemons are\n")
-	p("killed and reaped by PID between runs, outside the timed part.\n\n")
-	p("| tool | launch ms (min / med / max) | ready ms (min / med / max) | launch / Debian | ready / Debian | ready - poller | note |\n")
+	p("killed and reaped by PID between runs, outside the timed part. The floor is a static Go program that\n")
+	p("starts the sleep in a new session with os.StartProcess and exits once it is exec'd.\n\n")
+	p("| tool | launch ms (min / med / max) | ready ms (min / med / max) | launch / floor | ready / go-daemon | ready - poller | note |\n")
 	p("|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		net := "-"
 		if r.Ready.N > 0 {
 			net = ms(r.Ready.Med - pollerRow.Ready.Med)
 		}
-		p("| %s | %v | %v | %s | %s | %s | %s |\n", r.Name, r.Launch, r.Ready, ratio(r.Launch.Med, deb.Launch.Med), ratio(r.Ready.Med, deb.Ready.Med), net, r.Note)
+		p("| %s | %v | %v | %s | %s | %s | %s |\n", r.Name, r.Launch, r.Ready, ratio(r.Launch.Med, floor.Launch.Med), ratio(r.Ready.Med, gd.Ready.Med), net, r.Note)
 	}
 	p("| %s | - | %v | - | - | - | %s |\n\n", pollerRow.Name, pollerRow.Ready, pollerRow.Note)
+
+	if len(starts) > 0 {
+		p("## Go runtime starts per launch\n\n")
+		p("One launch (through the poller for tools with a pidfile) under `strace -ff -e trace=execve`; a successful\n")
+		p("execve counts as a Go start when debug/buildinfo reads the file (a re-exec through /proc/self/exe counts).\n\n")
+		p("| tool | Go starts | programs exec'd |\n|---|---|---|\n")
+		for _, g := range starts {
+			n := "?"
+			if g.Go >= 0 {
+				n = strconv.Itoa(g.Go)
+			}
+			p("| %s | %s | %s |\n", g.Name, n, strings.Join(g.Execs, ", "))
+		}
+		p("\n")
+	}
 
 	p("## Fd closing\n\n")
 	p("Launch (for ours: until ready or exec'd) with RLIMIT_NOFILE set to the limit (soft = hard) and\n")
@@ -583,39 +733,36 @@ func render(rows []row, pollerRow row, fdRows []row, costs []cost, hardMax int) 
 	for _, c := range costs {
 		p("| %s | %d | %d | %d |\n", c.Name, c.Threads, c.RSSKB, c.Routines)
 	}
-	p("\n## Targets\n\n")
-	cli, lib, gd := find(rows, "blivet CLI (ours)"), find(rows, "blivet library (ours)"), find(rows, "go-daemon (sevlyar)")
-	if deb.Launch.N > 0 && cli.Launch.N > 0 {
-		r := float64(cli.Launch.Med) / float64(deb.Launch.Med)
-		p("- CLI launch <= 2.0x Debian daemonize's launch: %.2fx (%s vs %s ms median): %s\n", r, ms(cli.Launch.Med), ms(deb.Launch.Med), met(r <= 2.0))
+	p("\n## Targets (issue 15)\n\n")
+	cli, lib := find(rows, nameCLI), find(rows, nameLib)
+	if floor.Launch.N > 0 && cli.Launch.N > 0 {
+		r := float64(cli.Launch.Med) / float64(floor.Launch.Med)
+		p("- CLI launch (plain go build) <= 1.15x the floor: %.2fx (%s vs %s ms median): %s\n", r, ms(cli.Launch.Med), ms(floor.Launch.Med), met(r <= 1.15))
 	}
 	if gd.Ready.N > 0 && lib.Ready.N > 0 {
 		r := float64(lib.Ready.Med) / float64(gd.Ready.Med)
-		p("- library ready within 1.1x of go-daemon's ready: %.2fx (%s vs %s ms median, same poller): %s\n", r, ms(lib.Ready.Med), ms(gd.Ready.Med), met(r <= 1.1))
+		p("- library ready <= 1.05x go-daemon's ready: %.2fx (%s vs %s ms median, same poller): %s\n", r, ms(lib.Ready.Med), ms(gd.Ready.Med), met(r <= 1.05))
 	}
-	for _, name := range []string{"blivet library (ours)", "blivet CLI (ours)"} {
-		var lo, hi row
-		for _, r := range fdRows {
-			if r.Name == name && strings.HasPrefix(r.Note, "RLIMIT_NOFILE 1024,") {
-				lo = r
-			} else if r.Name == name {
-				hi = r
-			}
+	var gsLib, gsGD = -1, -1
+	for _, g := range starts {
+		switch g.Name {
+		case nameLib:
+			gsLib = g.Go
+		case nameGoDaemon:
+			gsGD = g.Go
 		}
+	}
+	if gsLib >= 0 && gsGD >= 0 {
+		p("- library Go starts = go-daemon's: %d vs %d: %s\n", gsLib, gsGD, met(gsLib <= gsGD))
+	}
+	for _, name := range []string{nameLib, nameCLI} {
+		lo, hi := fdPair(fdRows, name)
 		if lo.Launch.N > 0 && hi.Launch.N > 0 {
 			r := float64(hi.Launch.Med) / float64(lo.Launch.Med)
 			p("- %s fd closing at %d within 1.1x of 1024: %.2fx (%s vs %s ms median, %+.2f ms): %s\n", name, hardMax, r, ms(hi.Launch.Med), ms(lo.Launch.Med), float64(hi.Launch.Med-lo.Launch.Med)/1e6, met(r <= 1.1))
 		}
 	}
-	var dlo, dhi row
-	for _, r := range fdRows {
-		if r.Name == "Debian daemonize" && strings.HasPrefix(r.Note, "RLIMIT_NOFILE 1024,") {
-			dlo = r
-		} else if r.Name == "Debian daemonize" {
-			dhi = r
-		}
-	}
-	if dlo.Launch.N > 0 && dhi.Launch.N > 0 {
+	if dlo, dhi := fdPair(fdRows, nameDebian); dlo.Launch.N > 0 && dhi.Launch.N > 0 {
 		p("  - for scale, Debian daemonize (closes nothing) at %d vs 1024: %.2fx (%+.2f ms): the kernel copies the\n", hardMax,
 			float64(dhi.Launch.Med)/float64(dlo.Launch.Med), float64(dhi.Launch.Med-dlo.Launch.Med)/1e6)
 		p("    launcher's larger fd table in every fork, whatever the tool does\n")
@@ -624,8 +771,42 @@ func render(rows []row, pollerRow row, fdRows []row, costs []cost, hardMax int) 
 		p("- idle daemon vs the same program not daemonized: %+d threads, %+d KiB RSS, %+d goroutines\n",
 			costs[1].Threads-costs[0].Threads, costs[1].RSSKB-costs[0].RSSKB, costs[1].Routines-costs[0].Routines)
 	}
+	if *before != "" {
+		p("\n## Before and after (same run)\n\n")
+		p("| | before (%s) | after | after / before |\n|---|---|---|---|\n", *beforeV)
+		for _, c := range []struct {
+			label, old, now string
+			ready           bool
+		}{
+			{"CLI launch, plain go build", nameOldCLI, nameCLI, false},
+			{"CLI launch, CGO_ENABLED=0", nameOldCLIStatic, nameCLI, false},
+			{"library ready, plain go build", nameOldLib, nameLib, true},
+			{"library ready, CGO_ENABLED=0", nameOldLibStatic, nameLib, true},
+		} {
+			o, n := find(rows, c.old), find(rows, c.now)
+			od, nd := o.Launch.Med, n.Launch.Med
+			if c.ready {
+				od, nd = o.Ready.Med, n.Ready.Med
+			}
+			p("| %s | %s ms (%s %s) | %s ms (%s) | %s |\n", c.label, ms(od), ratio(od, map[bool]time.Duration{false: floor.Launch.Med, true: gd.Ready.Med}[c.ready]),
+				map[bool]string{false: "floor", true: "go-daemon"}[c.ready], ms(nd),
+				ratio(nd, map[bool]time.Duration{false: floor.Launch.Med, true: gd.Ready.Med}[c.ready]), ratio(nd, od))
+		}
+	}
 	p("\nWhere the time goes (strace/perf of a launch): see bench/ANALYSIS.md.\n")
 	return b.String()
+}
+
+// fdPair returns name's fd-closing rows at 1024 and at the hard limit.
+func fdPair(fdRows []row, name string) (lo, hi row) {
+	for _, r := range fdRows {
+		if r.Name == name && strings.HasPrefix(r.Note, "RLIMIT_NOFILE 1024,") {
+			lo = r
+		} else if r.Name == name {
+			hi = r
+		}
+	}
+	return lo, hi
 }
 
 func die(format string, args ...any) {
