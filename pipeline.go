@@ -98,17 +98,19 @@ func (c *Context) plan(i, stop int) (*stages.Plan, int) {
 	if !ok || !l.Plannable(c.state) {
 		return nil, 0
 	}
+	st := c.state
 	for _, final := range []bool{true, false} {
-		p := &stages.Plan{Env: wire.Environ(os.Environ(), nil), KeepFDs: c.state.KeepFDs, Final: final}
+		p := &stages.Plan{Env: wire.Environ(os.Environ(), nil), KeepFDs: st.KeepFDs, Final: final}
+		paths, files := len(st.ChownPaths), len(st.ChownFiles) // undone with an abandoned plan
 		n, dropPlanned := 0, false
 		for j := i + 1; j < stop; j, n = j+1, n+1 {
 			s := c.p.steps[j]
 			pl, ok := s.stage.(stages.Planner)
-			if !ok || s.hook != nil || (s.final && !dropPlanned && c.state.PrivilegesPending()) {
+			if !ok || s.hook != nil || (s.final && !dropPlanned && st.PrivilegesPending()) {
 				break
 			}
 			before := len(p.Ops)
-			if pl.Plan(c.state, p) != nil {
+			if pl.Plan(st, p) != nil {
 				p.Ops = p.Ops[:before]
 				break
 			}
@@ -125,6 +127,10 @@ func (c *Context) plan(i, stop int) (*stages.Plan, int) {
 			return p, n
 		}
 		p.Done()
+		for _, f := range st.ChownFiles[files:] {
+			f.Close()
+		}
+		st.ChownPaths, st.ChownFiles = st.ChownPaths[:paths], st.ChownFiles[:files]
 	}
 	return nil, 0
 }
