@@ -3,6 +3,8 @@ package blivet
 import (
 	"fmt"
 	"hash/fnv"
+
+	"github.com/blivet-go/blivet/stages"
 )
 
 func (s step) name() string {
@@ -56,4 +58,36 @@ func (p *pipeline) firstWith(is func(step) bool) int {
 		}
 	}
 	return len(p.steps)
+}
+
+// planForms returns the plans worth trying from the Launcher at step i: a
+// Final one first when every step up to a Final stage says (without side
+// effects) it can be planned, then one followed by a Go daemon.
+func (c *Context) planForms(i, stop int) []bool {
+	for j := i + 1; j < stop; j++ {
+		s := c.p.steps[j]
+		pc, check := s.stage.(stages.PlanChecker)
+		if _, ok := s.stage.(stages.Planner); !ok || s.hook != nil || (check && !pc.CanPlan(c.state, true)) {
+			break
+		}
+		if s.final {
+			return []bool{true, false}
+		}
+	}
+	return []bool{false}
+}
+
+// abandon undoes a plan that is not run: its files closed, what its
+// planning made undone, and the chown paths and descriptors its stages
+// recorded beyond the first paths and files dropped (and closed).
+func abandon(p *stages.Plan, st *State, paths, files int) {
+	p.Done()
+	p.Failed(0)
+	if len(st.ChownFiles) > files {
+		for _, f := range st.ChownFiles[files:] {
+			f.Close()
+		}
+		st.ChownFiles = st.ChownFiles[:files]
+	}
+	st.ChownPaths = st.ChownPaths[:min(paths, len(st.ChownPaths))]
 }

@@ -99,7 +99,7 @@ func (c *Context) plan(i, stop int) (*stages.Plan, int) {
 		return nil, 0
 	}
 	st := c.state
-	for _, final := range []bool{true, false} {
+	for _, final := range c.planForms(i, stop) {
 		p := &stages.Plan{Env: wire.Environ(os.Environ(), nil), KeepFDs: st.KeepFDs, Final: final}
 		paths, files := len(st.ChownPaths), len(st.ChownFiles) // undone with an abandoned plan
 		n, dropPlanned := 0, false
@@ -126,11 +126,7 @@ func (c *Context) plan(i, stop int) (*stages.Plan, int) {
 			p.Resume = i + 1 + n
 			return p, n
 		}
-		p.Done()
-		for _, f := range st.ChownFiles[files:] {
-			f.Close()
-		}
-		st.ChownPaths, st.ChownFiles = st.ChownPaths[:paths], st.ChownFiles[:files]
+		abandon(p, st, paths, files)
 	}
 	return nil, 0
 }

@@ -154,6 +154,8 @@ type Waiting struct {
 
 // Await reads r until the outcome is known; see Waiting.
 func (w Waiting) Await(r io.Reader) stages.Outcome {
+	quit := make(chan struct{})
+	defer close(quit)
 	var deadline <-chan time.Time
 	if w.Timeout > 0 {
 		t := time.NewTimer(w.Timeout)
@@ -217,7 +219,7 @@ func (w Waiting) Await(r io.Reader) stages.Outcome {
 	var how func() string
 	watch := func() {
 		if ended == nil {
-			ended, how = w.watchEnd(pidNow())
+			ended, how = w.watchEnd(pidNow(), quit)
 		}
 	}
 	select {
@@ -262,7 +264,7 @@ func (w Waiting) explain(step int, errno syscall.Errno) error {
 
 // watchEnd starts watching pid's end: closed when every thread of it is
 // gone. how says how it ended, when that is known.
-func (w Waiting) watchEnd(pid int) (<-chan struct{}, func() string) {
+func (w Waiting) watchEnd(pid int, quit <-chan struct{}) (<-chan struct{}, func() string) {
 	if w.EndOf != nil {
 		return w.EndOf(pid)
 	}
@@ -273,7 +275,17 @@ func (w Waiting) watchEnd(pid int) (<-chan struct{}, func() string) {
 	}
 	go func() {
 		defer close(ch)
-		sys.WaitGone(pid, 0)
+		// Until the end, or until Await has returned (then nobody needs
+		// to know, and a launcher that lives on polls no longer).
+		delay := time.Millisecond
+		for !sys.Gone(pid) {
+			select {
+			case <-quit:
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 20*time.Millisecond)
+		}
 	}()
 	return ch, func() string { return "" }
 }
@@ -289,11 +301,13 @@ func EndFrom(r io.Reader) func(pid int) (<-chan struct{}, func() string) {
 		go func() {
 			defer close(ch)
 			line, _ := bufio.NewReader(r).ReadString('\n')
-			if rec, ok := wire.Decode(strings.TrimSuffix(line, "\n")); ok && rec.Kind == wire.KindEnded {
-				mu.Lock()
-				how = sys.DescribeStatus(rec.Status)
-				mu.Unlock()
+			rec, ok := wire.Decode(strings.TrimSuffix(line, "\n"))
+			if !ok || rec.Kind != wire.KindEnded {
+				return // the waiter was ended: the program was ready
 			}
+			mu.Lock()
+			how = sys.DescribeStatus(rec.Status)
+			mu.Unlock()
 			if pid > 0 {
 				sys.WaitGone(pid, 0)
 			}

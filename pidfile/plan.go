@@ -38,6 +38,8 @@ func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
 	}
 	var files []*os.File
 	open := func(path string) (*os.File, error) {
+		var before unix.Stat_t
+		existed := unix.Lstat(path, &before) == nil
 		o, err := openSafe(path)
 		if err != nil {
 			return nil, err
@@ -51,8 +53,14 @@ func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
 			return nil, stages.ErrNoRawForm
 		}
 		files = append(files, f)
-		dev, ino := uint64(st.Dev), uint64(st.Ino)
-		p.OnFailure(func() { removeUnheld(o.path, dev, ino) })
+		if path == c.Pidfile {
+			// After a failed launch: only the pidfile, only when nobody
+			// holds the lock, and only when it names the failed daemon or
+			// is the empty file this launch created. A separate lockfile is
+			// never removed.
+			dev, ino, created := uint64(st.Dev), uint64(st.Ino), !existed
+			p.OnFailure(func(pid int) { removeFailed(o.path, lockPath, dev, ino, created, pid) })
+		}
 		return f, nil
 	}
 	closeAll := func() {
@@ -95,6 +103,12 @@ func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
 	return nil
 }
 
+// CanPlan reports whether Plan would plan: in a Final plan, unless the
+// pidfile is to be removed on a signal (the Go stage's handler does that).
+func (*Stage) CanPlan(s *stages.State, final bool) bool {
+	return (s.Config.Pidfile == "" && s.Config.LockPath() == "") || (final && !s.Config.CleanupOnSignal)
+}
+
 // lockError explains a failed lock step of a plan as Acquire would.
 func lockError(path string) func(syscall.Errno) error {
 	return func(errno syscall.Errno) error {
@@ -124,22 +138,47 @@ func writeError(path string) func(syscall.Errno) error {
 	}
 }
 
-// removeUnheld removes path after a failed launch if it still is the file
-// dev/ino and nobody holds a lock on it: it takes the lock itself, so no
-// instance starting meanwhile loses its pidfile.
-func removeUnheld(path string, dev, ino uint64) {
+// removeFailed removes the pidfile path (identity dev/ino) after a failed
+// launch, holding the lock on lockPath ("" for none) while it decides: if
+// it names the failed daemon pid, or if created is true (this launch made
+// it) and it is still empty.
+func removeFailed(path, lockPath string, dev, ino uint64, created bool, pid int) {
 	var st unix.Stat_t
 	if unix.Lstat(path, &st) != nil || uint64(st.Dev) != dev || uint64(st.Ino) != ino {
 		return
 	}
-	l, err := Acquire(path)
+	names := func() bool {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		got, ok := parsePID(data)
+		return (pid > 0 && ok && got == pid) || (created && len(data) == 0)
+	}
+	if lockPath == "" {
+		if names() {
+			_ = removeIfSame(path, dev, ino, 0)
+		}
+		return
+	}
+	if s, err := Probe(lockPath); err != nil || s.Held {
+		return
+	}
+	l, err := Acquire(lockPath)
 	if err != nil {
 		return
 	}
-	if l.dev == dev && l.ino == ino {
-		_ = l.Remove()
+	defer l.Unlock()
+	if !names() {
+		return
 	}
-	_ = l.Unlock()
+	if lockPath == path {
+		if l.dev == dev && l.ino == ino {
+			_ = l.Remove()
+		}
+		return
+	}
+	_ = removeIfSame(path, dev, ino, 0)
 }
 
 // RemoveStale removes the pidfile at path after the process pid it names

@@ -2,7 +2,11 @@ package privdrop
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/blivet-go/blivet/stages"
 )
@@ -87,8 +91,13 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 	if err != nil {
 		return err
 	}
+	// The files go to the target in the daemon child, after the lock,
+	// through the descriptors the stages opened and checked (as chownAll
+	// does, by the same rules: see the OpChown step).
+	files := s.ChownFiles
+	p.OnDone(func() error { s.CloseChownFiles(); return nil })
 	if c.ChownPaths && !s.Chowned {
-		if err := chownAll(s, t); err != nil {
+		if err := planChown(s, p, files, t); err != nil {
 			return err
 		}
 	}
@@ -106,4 +115,50 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 		p.Setenv("HOME", t.Home)
 	}
 	return nil
+}
+
+// planChown adds a step handing each of files to t, refusing here (73)
+// the pidfile, and a recorded path without a descriptor (declined: the Go
+// stage reopens those).
+func planChown(s *stages.State, p *stages.Plan, files []*os.File, t Target) error {
+	var pid unix.Stat_t
+	havePid := s.Config.Pidfile != "" && unix.Stat(s.Config.Pidfile, &pid) == nil
+	have := map[string]bool{}
+	for _, f := range files {
+		have[filepath.Clean(f.Name())] = true
+	}
+	for _, path := range s.ChownPaths {
+		if !have[filepath.Clean(path)] {
+			return stages.ErrNoRawForm
+		}
+	}
+	done := map[string]bool{}
+	for _, f := range files {
+		path := filepath.Clean(f.Name())
+		if done[path] {
+			continue
+		}
+		done[path] = true
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", path, t, &os.PathError{Op: "fstat", Path: path, Err: err})
+		}
+		if havePid && st.Dev == pid.Dev && st.Ino == pid.Ino {
+			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", path, t, errIsPidfile)
+		}
+		p.Add(stages.Op{Kind: stages.OpChown, File: f, Cred: stages.Cred{UID: t.UID, GID: t.GID},
+			Explain: func(errno syscall.Errno) error {
+				if errno == syscall.EMLINK {
+					return stages.Errorf(stageName, stages.ExitCantCreate, "refusing %s: it has more than one hard link (its other names may be files root must not hand over)", path)
+				}
+				return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", path, t, &os.PathError{Op: "fchown", Path: path, Err: errno})
+			}})
+	}
+	return nil
+}
+
+// CanPlan reports whether Plan would plan: in a Final plan, unless
+// capabilities are to be kept.
+func (st *Stage) CanPlan(s *stages.State, final bool) bool {
+	return final && st.plannable(s)
 }

@@ -84,10 +84,10 @@ func ExamplePlan_OnDone() {
 	p := &stages.Plan{}
 	p.OnDone(func() error { fmt.Println("close the directory"); return nil })
 	p.OnDone(func() error { fmt.Println("close the output file"); return nil })
-	p.OnFailure(func() { fmt.Println("remove the pidfile nobody holds") })
+	p.OnFailure(func(pid int) { fmt.Println("remove the pidfile nobody holds") })
 	p.Done()
 	p.Done() // a no-op
-	p.Failed()
+	p.Failed(0)
 	// Output:
 	// close the output file
 	// close the directory

@@ -34,6 +34,15 @@ type Planner interface {
 	Plan(s *State, p *Plan) error
 }
 
+// PlanChecker is implemented by a Planner that can tell, without side
+// effects, whether it would plan in a plan that is (final) or is not
+// Final. The runner asks every stage before planning any, so a plan that
+// cannot reach its end is never begun: no stage then opens a file in the
+// launcher for nothing.
+type PlanChecker interface {
+	CanPlan(s *State, final bool) bool
+}
+
 // Launcher is implemented by the stage that starts the next generation
 // (the first fork). Launch executes p, waits for the daemon's outcome and
 // sets State.Outcome. It is called instead of Run when at least one step
@@ -100,6 +109,8 @@ const (
 	OpCloexec                    // mark every fd from 3 close-on-exec, except Keep
 	OpDrop                       // setgroups(Groups), setresgid(GID), setresuid(UID) unless -1, then Verify
 	OpExec                       // exec Candidates in order (execvp-like), Argv, Env; Shell on ENOEXEC
+	OpTruncate                   // ftruncate(File, 0): after the lock, so a losing launch changes nothing
+	OpChown                      // fchown(File, Cred.UID, Cred.GID) when it is a regular file with one name
 )
 
 // Op is one step of a plan. Explain turns the errno the raw child reports
@@ -185,17 +196,18 @@ type Plan struct {
 	Final bool
 
 	closers  []func() error
-	failures []func()
+	failures []func(pid int)
 }
 
-// OnFailure registers fn to run in the launcher when the daemon failed
-// (and is gone): undoing what a planned step left behind, like a pidfile.
-func (p *Plan) OnFailure(fn func()) { p.failures = append(p.failures, fn) }
+// OnFailure registers fn to run in the launcher when the launch failed
+// and the daemon is gone (pid is the failed daemon's, 0 when none
+// started): undoing what a planned step left behind, like a pidfile.
+func (p *Plan) OnFailure(fn func(pid int)) { p.failures = append(p.failures, fn) }
 
 // Failed runs the OnFailure functions, newest first, once.
-func (p *Plan) Failed() {
+func (p *Plan) Failed(pid int) {
 	for i := len(p.failures) - 1; i >= 0; i-- {
-		p.failures[i]()
+		p.failures[i](pid)
 	}
 	p.failures = nil
 }

@@ -136,6 +136,28 @@ steps:
 			if errno != 0 {
 				goto fail
 			}
+		case stages.OpTruncate:
+			if _, _, errno = syscall.RawSyscall(syscall.SYS_FTRUNCATE, op.fd, 0, 0); errno != 0 {
+				goto fail
+			}
+		case stages.OpChown:
+			// As safefile.Chown: a regular file with exactly one name, by
+			// its descriptor; anything else keeps its owner.
+			_, _, errno = syscall.RawSyscall6(unix.SYS_STATX, op.fd, uintptr(unsafe.Pointer(&c.empty[0])),
+				unix.AT_EMPTY_PATH, unix.STATX_TYPE|unix.STATX_NLINK, uintptr(unsafe.Pointer(&c.stxA)), 0)
+			if errno != 0 {
+				goto fail
+			}
+			if c.stxA.Mode&unix.S_IFMT != unix.S_IFREG {
+				continue
+			}
+			if c.stxA.Nlink != 1 {
+				errno = syscall.EMLINK
+				goto fail
+			}
+			if _, _, errno = syscall.RawSyscall(syscall.SYS_FCHOWN, op.fd, op.uid, op.gid); errno != 0 {
+				goto fail
+			}
 		case stages.OpKeepOpen:
 			if _, _, errno = syscall.RawSyscall(syscall.SYS_FCNTL, op.fd, syscall.F_SETFD, 0); errno != 0 {
 				goto fail
@@ -239,12 +261,12 @@ steps:
 						goto fail
 					}
 				case stages.CheckGroups:
-					v, _, e2 := syscall.RawSyscall(syscall.SYS_GETGROUPS, uintptr(len(c.groups)), uintptr(unsafe.Pointer(&c.groups[0])), 0)
+					v, _, e2 := syscall.RawSyscall(syscall.SYS_GETGROUPS, uintptr(len(op.gbuf)), uintptr(unsafe.Pointer(&op.gbuf[0])), 0)
 					if e2 != 0 || v != op.num {
 						goto fail
 					}
 					for n = 0; n < int(v); n++ {
-						for lo = 0; lo < op.num && op.groups[lo] != c.groups[n]; lo++ {
+						for lo = 0; lo < op.num && op.groups[lo] != op.gbuf[n]; lo++ {
 						}
 						if lo == op.num {
 							goto fail

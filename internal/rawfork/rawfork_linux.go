@@ -53,6 +53,7 @@ type rop struct {
 	path     uintptr
 	keep     []uintptr
 	groups   []uint32
+	gbuf     []uint32 // getgroups buffer for CheckGroups, one more than needed
 	uid, gid uintptr
 	setUID   bool
 	checks   []stages.CredCheck
@@ -221,7 +222,10 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 			}
 			slices.Sort(r.keep)
 			r.keep = slices.Compact(r.keep)
+		case stages.OpChown:
+			r.uid, r.gid = uintptr(uint32(op.Cred.UID)), uintptr(uint32(op.Cred.GID))
 		case stages.OpDrop:
+			r.gbuf = make([]uint32, len(op.Cred.Groups)+1)
 			for _, g := range op.Cred.Groups {
 				r.groups = append(r.groups, uint32(g))
 			}

@@ -117,7 +117,13 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 // does not end with a program of its own ends by re-executing this one as
 // the daemon, resuming at p.Resume.
 func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
-	defer p.Done()
+	started := false
+	defer func() {
+		p.Done()
+		if !started {
+			p.Failed(0) // no child got the files: undo what planning made
+		}
+	}()
 	defer closePassed(s)
 	r, w, err := pipe(minFD(s))
 	if err != nil {
@@ -183,6 +189,7 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 		defer ended.Close()
 	}
 	pid, err := rawfork.Start(p, w, opts)
+	started = err == nil
 	w.Close()
 	closePassed(s)
 	if opts.Waiter != nil {
@@ -218,7 +225,7 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 	}
 	reap(pid)
 	if out.Err != nil {
-		p.Failed() // the daemon is gone: undo what it left behind
+		p.Failed(out.PID) // the daemon is gone: undo what it left behind
 	}
 	s.Outcome = &out
 	return nil

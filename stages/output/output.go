@@ -55,6 +55,7 @@ func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
 		}
 	}
 	opened := map[string]*os.File{}
+	var truncates []*os.File
 	for i, path := range []string{s.Config.Stdout, s.Config.Stderr} {
 		if path == "" {
 			continue
@@ -62,7 +63,10 @@ func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
 		f, ok := opened[path]
 		if !ok {
 			var err error
-			if f, err = Open(path, s.Config.Append); err != nil {
+			// Opened under the same rules, but truncated by the daemon
+			// child once it holds the lock: a launch that loses the lock to
+			// a running instance changes nothing of that instance's files.
+			if f, err = open(path, s.Config.Append, false); err != nil {
 				for _, f := range opened {
 					f.Close()
 				}
@@ -70,6 +74,9 @@ func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
 			}
 			opened[path] = f
 			p.OnDone(f.Close)
+			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && !s.Config.Append {
+				truncates = append(truncates, f)
+			}
 			s.ChownPaths = append(s.ChownPaths, path)
 			if s.Config.DropConfigured() {
 				// The privilege drop hands the checked file over through
@@ -83,14 +90,33 @@ func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
 		}
 		p.Add(stages.Op{Kind: stages.OpDup, File: f, Num: i + 1})
 	}
+	for _, f := range truncates {
+		p.Add(stages.Op{Kind: stages.OpTruncate, File: f})
+	}
 	return nil
+}
+
+// CanPlan reports whether Plan would plan: in a Final plan, without a
+// named pipe among the outputs.
+func (*Stage) CanPlan(s *stages.State, final bool) bool {
+	if !final {
+		return false
+	}
+	for _, path := range []string{s.Config.Stdout, s.Config.Stderr} {
+		if st, err := os.Stat(path); path != "" && err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Open opens path for output, appending or truncating, under the rules in
 // the package documentation. Errors are *stages.Error values with code 73
 // naming the "output" stage, the path and the reason; a refused file is
 // neither truncated nor changed.
-func Open(path string, appendTo bool) (*os.File, error) {
+func Open(path string, appendTo bool) (*os.File, error) { return open(path, appendTo, !appendTo) }
+
+func open(path string, appendTo, truncate bool) (*os.File, error) {
 	f, err := safefile.Open(path, safefile.Spec{
 		Stage:     "output",
 		What:      "output file",
@@ -98,7 +124,7 @@ func Open(path string, appendTo bool) (*os.File, error) {
 		Append:    appendTo,
 		Create:    true,
 		Perm:      0o644,
-		Truncate:  !appendTo,
+		Truncate:  truncate,
 		Allow:     safefile.Regular | safefile.FIFO | safefile.DevNull,
 		BlockFIFO: true,
 	})

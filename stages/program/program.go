@@ -267,6 +267,9 @@ func programEnv(s *stages.State, env []string) []string {
 	return env
 }
 
+// CanPlan reports whether Plan would plan: it ends a Final plan.
+func (*ExecStage) CanPlan(s *stages.State, final bool) bool { return final }
+
 // Plan ends a launch plan with the program: the daemon child execs it
 // after an "exec pending" record.
 func (st *ExecStage) Plan(s *stages.State, p *stages.Plan) error {

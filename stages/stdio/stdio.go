@@ -27,6 +27,9 @@ const Name = "stdio"
 
 var _ stages.Planner = (*Stage)(nil)
 
+// CanPlan reports whether Plan would plan: only in a Final plan.
+func (*Stage) CanPlan(s *stages.State, final bool) bool { return final && !s.Config.Foreground }
+
 // Plan points the daemon's standard fds at /dev/null. Only in a plan that
 // ends with another program: a Go daemon carries its crash output over the
 // readiness pipe, which this stage sets up in Run.

@@ -29,11 +29,13 @@ const Name = "umask"
 var _ stages.Planner = (*Stage)(nil)
 
 // Plan adds the umask to a launch plan. Files the launcher creates for
-// the daemon while planning (pidfile, output files) are created with it
-// too: it applies in the launcher until the plan is done.
+// the daemon while planning a Final plan (pidfile, output files) are
+// created with it too: it applies in the launcher until the plan is done.
 func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
-	old := syscall.Umask(s.Config.Umask)
-	p.OnDone(func() error { syscall.Umask(old); return nil })
+	if p.Final {
+		old := syscall.Umask(s.Config.Umask)
+		p.OnDone(func() error { syscall.Umask(old); return nil })
+	}
 	p.Add(stages.Op{Kind: stages.OpUmask, Num: s.Config.Umask})
 	return nil
 }
