@@ -91,8 +91,7 @@ type child struct {
 	stxA        unix.Statx_t
 	stxB        unix.Statx_t
 	ids         [3]uint32
-	groups      [256]uint32 // getgroups buffer for CheckGroups
-	caps        [8]uint32   // capget header (2) and two data structs (3 each)
+	caps        [8]uint32 // capget header (2) and two data structs (3 each)
 	keep        [][]byte
 }
 
