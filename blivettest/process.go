@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blivet-go/blivet/internal/sys"
 )
 
 // Environment variables of the real-process mode.
@@ -338,37 +340,10 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 // unreaped zombie may remain; reaping is its parent's or init's business,
 // which may come late, so Alive never waits for it).
 //
-// On Linux it reads /proc/PID/task/*/stat. Without /proc it falls back to
-// kill(pid, 0), which cannot tell a zombie from a live process.
-func Alive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		if _, serr := os.Stat("/proc/self/task"); serr != nil {
-			// No Linux /proc: kill(0) is all there is.
-			err := syscall.Kill(pid, 0)
-			return err == nil || errors.Is(err, syscall.EPERM)
-		}
-		return false // the process is gone (and reaped)
-	}
-	for _, e := range ents {
-		data, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
-		if err != nil {
-			continue // that thread has just been released
-		}
-		// The state follows the command name, which is in parentheses
-		// and may itself contain ") ".
-		if i := bytes.LastIndexByte(data, ')'); i >= 0 && i+2 < len(data) {
-			if st := data[i+2]; st != 'Z' && st != 'X' && st != 'x' {
-				return true
-			}
-		}
-	}
-	return false
-}
+// It is the library's own test (internal/sys.Gone): on Linux it reads
+// /proc/PID/task/*/stat; without /proc it falls back to kill(pid, 0),
+// which cannot tell a zombie from a live process.
+func Alive(pid int) bool { return pid > 0 && !sys.Gone(pid) }
 
 // Gone reports whether every thread of process pid has exited: the
 // opposite of Alive. Poll it (with Eventually) to wait for a process to

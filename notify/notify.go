@@ -277,15 +277,7 @@ func (w Waiting) watchEnd(pid int, quit <-chan struct{}) (<-chan struct{}, func(
 		defer close(ch)
 		// Until the end, or until Await has returned (then nobody needs
 		// to know, and a launcher that lives on polls no longer).
-		delay := time.Millisecond
-		for !sys.Gone(pid) {
-			select {
-			case <-quit:
-				return
-			case <-time.After(delay):
-			}
-			delay = min(2*delay, 20*time.Millisecond)
-		}
+		sys.WaitGone(pid, 0, quit)
 	}()
 	return ch, func() string { return "" }
 }
@@ -309,7 +301,7 @@ func EndFrom(r io.Reader) func(pid int) (<-chan struct{}, func() string) {
 			how = sys.DescribeStatus(rec.Status)
 			mu.Unlock()
 			if pid > 0 {
-				sys.WaitGone(pid, 0)
+				sys.WaitGone(pid, 0, nil)
 			}
 		}()
 		return ch, func() string { mu.Lock(); defer mu.Unlock(); return how }

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet"
+	"github.com/blivet-go/blivet/pidfile"
 	"github.com/blivet-go/blivet/sockets"
 )
 
@@ -196,61 +197,30 @@ func upgradeDaemon(pidPath string) int {
 	return 1
 }
 
-// stopDaemon sends SIGTERM to the PID in the pidfile and waits until the
-// process is gone (the daemon removes its pidfile on SIGTERM).
+// stopDaemon sends SIGTERM to the PID in the pidfile and waits for the
+// effect that matters: the lock released, which happens only once every
+// thread of the daemon has ended (the daemon removes its pidfile on
+// SIGTERM first).
 func stopDaemon(pidPath string) int {
-	data, err := os.ReadFile(pidPath)
-	if errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintln(os.Stderr, "echo-server: not running (no pidfile)")
-		return 1
-	} else if err != nil {
-		fmt.Fprintln(os.Stderr, "echo-server:", err)
-		return blivet.ExitOSErr
-	}
-	if strings.TrimSpace(string(data)) == "" {
+	if data, err := os.ReadFile(pidPath); err == nil && strings.TrimSpace(string(data)) == "" {
 		// Close empties the pidfile when it may not remove it (after -user).
 		fmt.Fprintln(os.Stderr, "echo-server: not running (empty pidfile)")
 		return 1
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 1 {
-		fmt.Fprintf(os.Stderr, "echo-server: bad pidfile %s\n", pidPath)
-		return blivet.ExitSoftware
+	pid, code := pidOf(pidPath)
+	if code != 0 {
+		return code
 	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		fmt.Fprintf(os.Stderr, "echo-server: pid %d: %v\n", pid, err)
 		return 1
 	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if ended(pid) {
+		if st, err := pidfile.Probe(pidPath); err == nil && !st.Held {
 			fmt.Printf("stopped pid %d\n", pid)
 			return 0
 		}
 	}
 	fmt.Fprintf(os.Stderr, "echo-server: pid %d still running after SIGTERM\n", pid)
 	return 1
-}
-
-// ended reports whether process pid has ended. kill(pid, 0) keeps
-// succeeding until the process is reaped, which init may do late; on Linux
-// a process whose every thread has exited (a zombie awaiting its reaper)
-// has ended too. A main thread that shows as a zombie is not enough: the
-// other threads of a Go program may still run, holding its port and files.
-func ended(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return true
-	}
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	tasks, err := os.ReadDir(dir)
-	if err != nil {
-		return false // no /proc: kill(2) is all there is
-	}
-	for _, task := range tasks {
-		stat, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
-		i := strings.LastIndexByte(string(stat), ')')
-		if err == nil && i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X' {
-			return false // this thread still runs
-		}
-	}
-	return true
 }

@@ -149,40 +149,36 @@ func StatusMask(pid, tid int, field string) (uint64, error) {
 func Dup2(oldfd, newfd int) error { return unix.Dup3(oldfd, newfd, 0) }
 
 // Gone reports whether no thread of process pid runs any more: there is no
-// such process, or only its zombie main thread is left (a Go process whose
-// main thread has exited still has threads holding its fds and locks
-// until they all end).
+// such process, or only zombie threads are left (a Go process whose main
+// thread has exited still has threads holding its fds and locks until they
+// all end; an unreaped zombie holds nothing). It reads
+// /proc/PID/task/*/stat; without /proc it falls back to kill(pid, 0),
+// which cannot tell a zombie from a live process.
 func Gone(pid int) bool {
-	dir := "/proc/" + strconv.Itoa(pid)
-	b, err := os.ReadFile(dir + "/stat")
-	if err != nil {
+	if pid <= 0 {
 		return true
 	}
-	// The state follows the command name in parentheses, which may itself
-	// contain ") ".
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	switch b[i+2] {
-	case 'Z', 'X':
-	default:
-		return false
-	}
-	tasks, err := os.ReadDir(dir + "/task")
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return true
+		if _, serr := os.Stat("/proc/self/task"); serr != nil {
+			err := syscall.Kill(pid, 0)
+			return err != nil && err != syscall.EPERM
+		}
+		return true // gone, and reaped
 	}
-	live := 0
-	for _, t := range tasks {
-		tb, err := os.ReadFile(dir + "/task/" + t.Name() + "/stat")
+	for _, e := range ents {
+		data, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
 		if err != nil {
-			continue
+			continue // that thread has just been released
 		}
-		j := strings.LastIndexByte(string(tb), ')')
-		if j >= 0 && j+2 < len(tb) && tb[j+2] != 'Z' && tb[j+2] != 'X' {
-			live++
+		// The state follows the command name, in parentheses, which may
+		// itself contain ") ".
+		if i := strings.LastIndexByte(string(data), ')'); i >= 0 && i+2 < len(data) {
+			if st := data[i+2]; st != 'Z' && st != 'X' && st != 'x' {
+				return false
+			}
 		}
 	}
-	return live == 0
+	return true
 }
