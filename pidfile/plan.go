@@ -138,47 +138,15 @@ func writeError(path string) func(syscall.Errno) error {
 	}
 }
 
-// removeFailed removes the pidfile path (identity dev/ino) after a failed
-// launch, holding the lock on lockPath ("" for none) while it decides: if
-// it names the failed daemon pid, or if created is true (this launch made
-// it) and it is still empty.
+// removeFailed removes the pidfile path after a failed launch, if it is
+// still the file dev/ino and it names the failed daemon pid, or this
+// launch created it (created) and it is still empty. See removeIf.
 func removeFailed(path, lockPath string, dev, ino uint64, created bool, pid int) {
-	var st unix.Stat_t
-	if unix.Lstat(path, &st) != nil || uint64(st.Dev) != dev || uint64(st.Ino) != ino {
-		return
-	}
-	names := func() bool {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return false
-		}
+	_ = removeIf(path, lockPath, func(st unix.Stat_t, data []byte) bool {
 		got, ok := parsePID(data)
-		return (pid > 0 && ok && got == pid) || (created && len(data) == 0)
-	}
-	if lockPath == "" {
-		if names() {
-			_ = removeIfSame(path, dev, ino, 0)
-		}
-		return
-	}
-	if s, err := Probe(lockPath); err != nil || s.Held {
-		return
-	}
-	l, err := Acquire(lockPath)
-	if err != nil {
-		return
-	}
-	defer l.Unlock()
-	if !names() {
-		return
-	}
-	if lockPath == path {
-		if l.dev == dev && l.ino == ino {
-			_ = l.Remove()
-		}
-		return
-	}
-	_ = removeIfSame(path, dev, ino, 0)
+		same := uint64(st.Dev) == dev && uint64(st.Ino) == ino
+		return same && ((pid > 0 && ok && got == pid) || (created && len(data) == 0))
+	})
 }
 
 // RemoveStale removes the pidfile at path after the process pid it names
@@ -188,36 +156,34 @@ func removeFailed(path, lockPath string, dev, ino uint64, created bool, pid int)
 // itself while removing, so no instance starting meanwhile loses its
 // pidfile.
 func RemoveStale(path, lockPath string, pid int) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil
-		}
-		return cantCreate(err)
-	}
-	if got, ok := parsePID(data); !ok || got != pid {
-		return nil
-	}
+	return removeIf(path, lockPath, func(_ unix.Stat_t, data []byte) bool {
+		got, ok := parsePID(data)
+		return ok && got == pid
+	})
+}
+
+// removeIf removes the pidfile path when stale says so of its identity and
+// content, deciding while it holds the lock on lockPath ("" for none), so
+// no instance that takes the lock meanwhile loses its pidfile. A lock held
+// by a live process means the pidfile is not stale: nothing is removed.
+func removeIf(path, lockPath string, stale func(st unix.Stat_t, data []byte) bool) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
 		return nil
 	}
-	if lockPath == "" {
-		return removeIfSame(path, uint64(st.Dev), uint64(st.Ino), pid)
-	}
-	if s, err := Probe(lockPath); err != nil || s.Held {
-		return err
-	}
-	l, err := Acquire(lockPath)
-	if err != nil {
-		return err
-	}
-	defer l.Unlock()
-	if lockPath == path {
-		if l.dev == uint64(st.Dev) && l.ino == uint64(st.Ino) {
-			return l.Remove()
+	if lockPath != "" {
+		if s, err := Probe(lockPath); err != nil || s.Held {
+			return err
 		}
+		l, err := Acquire(lockPath)
+		if err != nil {
+			return err
+		}
+		defer l.Unlock()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || !stale(st, data) {
 		return nil
 	}
-	return removeIfSame(path, uint64(st.Dev), uint64(st.Ino), pid)
+	return removeIfSame(path, uint64(st.Dev), uint64(st.Ino), 0)
 }
