@@ -138,14 +138,11 @@ func Daemonize(opts ...Option) (*Context, error) {
 		ctx.pos = marker.Next
 		st.HandedFDs = marker.Keep
 		st.KeepFDs = append(st.KeepFDs, marker.Keep...)
-		st.ProcessName = marker.Name
-		if marker.Name != "" && sys.ProcessName() != marker.Name {
+		if marker.Name != "" {
 			// Started through /proc/self/exe (the file was replaced):
 			// keep the program's name in ps, pgrep and the journal.
 			_ = sys.SetProcessName(marker.Name)
 		}
-	} else {
-		st.ProcessName = sys.ProcessName()
 	}
 	if err != nil {
 		return nil, ctx.fail(asError("config", ExitUsage, err), true)

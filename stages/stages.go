@@ -185,9 +185,6 @@ type State struct {
 	// registration sites) so a re-executed generation can check it runs the
 	// same pipeline as its parent.
 	Fingerprint string
-	// ProcessName is the name the program runs under (/proc/PID/comm), as
-	// the first generation had it: every later generation keeps it.
-	ProcessName string
 	// NextStep is the index of the pipeline step after the running one: a
 	// re-executed generation resumes there.
 	NextStep int

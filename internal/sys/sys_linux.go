@@ -22,7 +22,7 @@ const maxSignal = 65
 // as during a package upgrade) /proc/self/exe, which always runs the
 // same file.
 func exePath() (string, error) {
-	const self = "/proc/self/exe"
+	const self = SelfExe
 	path, err := os.Executable()
 	if err != nil {
 		return self, nil
@@ -33,6 +33,9 @@ func exePath() (string, error) {
 	}
 	return path, nil
 }
+
+// SelfExe is the path that always executes the running program's file.
+const SelfExe = "/proc/self/exe"
 
 // SetProcessName sets the name ps, top and pgrep show for this process
 // (/proc/PID/comm of its main thread), truncated to 15 bytes.

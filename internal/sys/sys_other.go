@@ -19,6 +19,9 @@ const maxSignal = 33
 
 func exePath() (string, error) { return os.Executable() }
 
+// SelfExe is empty here: the executable is always found by its path.
+const SelfExe = ""
+
 // SetProcessName is a no-op here: the name comes from the executed path.
 func SetProcessName(string) error { return nil }
 

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,6 +62,27 @@ type Marker struct {
 	// Extra carries fields added by features (upgrade, listeners), as
 	// key and quoted value pairs.
 	Extra map[string]string
+}
+
+// NewMarker returns the marker for the next generation of s: it plays role,
+// resumes at step next with the readiness pipe at fd (-1: none), and runs
+// the executable exe through path (see internal/sys.Executable). It
+// carries the pipeline's fingerprint, the socket-activation fds, the fds
+// every generation keeps, and, when path is /proc/self/exe (the file was
+// replaced or deleted: the kernel would name the process "exe"), the
+// process name to take back.
+func NewMarker(s *stages.State, role string, next, fd int, path string, exe ExeID) Marker {
+	keep := slices.Clone(s.HandedFDs)
+	for n := range s.PassFDs {
+		keep = append(keep, n)
+	}
+	slices.Sort(keep)
+	m := Marker{Role: role, Next: next, FD: fd, Pipeline: s.Fingerprint, Exe: exe, ListenFDs: s.ListenFDs,
+		ListenNames: s.ListenNames, Keep: slices.Compact(keep)}
+	if path == sys.SelfExe {
+		m.Name = sys.ProcessName()
+	}
+	return m
 }
 
 // Encode renders m as the value of EnvKey.

@@ -144,7 +144,7 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 				role = "daemon"
 			}
 		}
-		m := marker(s, role, p.Resume, int(w.Fd()), exe)
+		m := wire.NewMarker(s, role, p.Resume, int(w.Fd()), path, exe)
 		// As a re-executed generation would get: stdin and stdout on
 		// /dev/null, stderr kept for what the program says before
 		// Daemonize (its stdio stage takes care of them after).
@@ -271,16 +271,6 @@ func pipe(lo int) (r, w *os.File, err error) {
 	return r, w, nil
 }
 
-func marker(s *stages.State, role string, next, fd int, exe sys.ExeID) wire.Marker {
-	keep := slices.Clone(s.HandedFDs)
-	for n := range s.PassFDs {
-		keep = append(keep, n)
-	}
-	slices.Sort(keep)
-	return wire.Marker{Role: role, Next: next, FD: fd, Pipeline: s.Fingerprint, Exe: exe, ListenFDs: s.ListenFDs, ListenNames: s.ListenNames,
-		Name: s.ProcessName, Keep: slices.Compact(keep)}
-}
-
 // minFD is the lowest fd number the launcher's own files handed to the
 // daemon may have: above every number the daemon gets a file at.
 func minFD(s *stages.State) int {
@@ -352,7 +342,7 @@ func (st *Stage) spawnIntermediate(s *stages.State) error {
 	for n, f := range s.PassFDs {
 		files[n] = int(f.Fd())
 	}
-	m := marker(s, "intermediate", s.NextStep, at, exe)
+	m := wire.NewMarker(s, "intermediate", s.NextStep, at, path, exe)
 	pid, err := handover.Spawn(path, os.Args, wire.Environ(os.Environ(), &m), files, s.ResetSignals)
 	w.Close()
 	null.Close()
@@ -394,7 +384,7 @@ func (st *Stage) spawnDaemon(s *stages.State) error {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
 	files, at := Layout([3]int{0, 1, 2}, s.KeepFDs, pipe)
-	m := marker(s, "daemon", s.NextStep, at, exe)
+	m := wire.NewMarker(s, "daemon", s.NextStep, at, path, exe)
 	pid, err := handover.Spawn(path, os.Args, wire.Environ(os.Environ(), &m), files, s.ResetSignals)
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)

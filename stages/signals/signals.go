@@ -55,8 +55,8 @@ func (*Stage) Run(s *stages.State) error {
 	if err != nil {
 		return stages.Wrap("signals", stages.ExitOSErr, err)
 	}
-	m := wire.Marker{Role: "foreground", Next: s.NextStep, FD: -1, Pipeline: s.Fingerprint, Exe: exe, PID: os.Getpid(),
-		ListenFDs: s.ListenFDs, ListenNames: s.ListenNames}
+	m := wire.NewMarker(s, "foreground", s.NextStep, -1, path, exe)
+	m.PID = os.Getpid()
 	err = handover.Exec(path, os.Args, wire.Environ(os.Environ(), &m), true)
 	return stages.Errorf("signals", stages.ExitOSErr, "re-executing in place to clear inherited signal state: %w", err)
 }
