@@ -551,6 +551,11 @@ func TestExecutableReplacedBeforeReexec(t *testing.T) {
 			if link, _ := os.Readlink("/proc/" + strconv.Itoa(p) + "/exe"); !strings.HasPrefix(link, exe) || !strings.HasSuffix(link, "(deleted)") {
 				t.Errorf("daemon runs %q, want the started (now deleted) image of %s", link, exe)
 			}
+			// Re-executed through /proc/self/exe, it still shows the
+			// program's name (the kernel would call it "exe").
+			if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/comm"); strings.TrimSpace(string(comm)) != "blivet.test" {
+				t.Errorf("daemon's name %q, want blivet.test", comm)
+			}
 			r.Kill()
 			secNone(t, r)
 		})
