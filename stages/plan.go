@@ -3,6 +3,7 @@ package stages
 import (
 	"errors"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -215,33 +216,43 @@ func (p *Plan) Failed(pid int) {
 // Add appends op. The runner sets its Stage and Step once Plan returns.
 func (p *Plan) Add(op Op) { p.Ops = append(p.Ops, op) }
 
-// Setenv sets key in p.Env, replacing it in place.
-func (p *Plan) Setenv(key, value string) {
-	for i, kv := range p.Env {
-		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
-			p.Env[i] = key + "=" + value
-			return
-		}
-	}
-	p.Env = append(p.Env, key+"="+value)
-}
+// Setenv sets key in p.Env (see SetEnv).
+func (p *Plan) Setenv(key, value string) { p.Env = SetEnv(p.Env, key, value) }
 
 // Unsetenv removes key from p.Env.
-func (p *Plan) Unsetenv(key string) {
-	out := p.Env[:0]
-	for _, kv := range p.Env {
-		if !(len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=') {
+func (p *Plan) Unsetenv(key string) { p.Env = UnsetEnv(p.Env, key) }
+
+// Getenv returns key's value in p.Env.
+func (p *Plan) Getenv(key string) (string, bool) { return GetEnv(p.Env, key) }
+
+// SetEnv sets key in the environment list env, replacing its first entry
+// in place (and dropping later ones), or appending it; it returns env.
+func SetEnv(env []string, key, value string) []string {
+	for i, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			env[i] = key + "=" + value
+			return append(env[:i+1], UnsetEnv(env[i+1:], key)...)
+		}
+	}
+	return append(env, key+"="+value)
+}
+
+// UnsetEnv removes key from the environment list env, in place.
+func UnsetEnv(env []string, key string) []string {
+	out := env[:0]
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k != key {
 			out = append(out, kv)
 		}
 	}
-	p.Env = out
+	return out
 }
 
-// Getenv returns key's value in p.Env.
-func (p *Plan) Getenv(key string) (string, bool) {
-	for _, kv := range p.Env {
-		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
-			return kv[len(key)+1:], true
+// GetEnv returns key's value in the environment list env.
+func GetEnv(env []string, key string) (string, bool) {
+	for _, kv := range env {
+		if k, v, _ := strings.Cut(kv, "="); k == key {
+			return v, true
 		}
 	}
 	return "", false

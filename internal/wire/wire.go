@@ -224,12 +224,7 @@ func Take() (m Marker, ok bool, err error) {
 
 // Environ returns env without any marker, plus the marker m when m is not nil.
 func Environ(env []string, m *Marker) []string {
-	out := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, EnvKey+"=") {
-			out = append(out, kv)
-		}
-	}
+	out := stages.UnsetEnv(slices.Clone(env), EnvKey)
 	if m != nil {
 		out = append(out, EnvKey+"="+m.Encode())
 	}

@@ -114,10 +114,8 @@ func (p *Program) Check() error {
 
 // searchPath is the program search path in env: PATH, or DefaultPath.
 func searchPath(env []string) string {
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			return v
-		}
+	if v, ok := stages.GetEnv(env, "PATH"); ok {
+		return v
 	}
 	return DefaultPath
 }
@@ -234,34 +232,16 @@ func (*ExecStage) Final() {}
 // environ returns env as the program gets it: socket activation addressed
 // to it (LISTEN_PID is its PID, set at exec time), the readiness fd.
 func programEnv(s *stages.State, env []string) []string {
-	set := func(k, v string) {
-		for i, kv := range env {
-			if strings.HasPrefix(kv, k+"=") {
-				env[i] = k + "=" + v
-				return
-			}
-		}
-		env = append(env, k+"="+v)
-	}
-	unset := func(k string) {
-		out := env[:0]
-		for _, kv := range env {
-			if !strings.HasPrefix(kv, k+"=") {
-				out = append(out, kv)
-			}
-		}
-		env = out
-	}
 	if s.NotifySocket != "" {
-		set("NOTIFY_SOCKET", s.NotifySocket)
+		env = stages.SetEnv(env, "NOTIFY_SOCKET", s.NotifySocket)
 	}
-	unset("LISTEN_PID")
+	env = stages.UnsetEnv(env, "LISTEN_PID")
 	if s.ListenFDs > 0 {
-		set("LISTEN_FDS", strconv.Itoa(s.ListenFDs))
+		env = stages.SetEnv(env, "LISTEN_FDS", strconv.Itoa(s.ListenFDs))
 		if len(s.ListenNames) > 0 {
-			set("LISTEN_FDNAMES", strings.Join(s.ListenNames, ":"))
+			env = stages.SetEnv(env, "LISTEN_FDNAMES", strings.Join(s.ListenNames, ":"))
 		} else {
-			unset("LISTEN_FDNAMES")
+			env = stages.UnsetEnv(env, "LISTEN_FDNAMES")
 		}
 	}
 	return env
