@@ -27,13 +27,13 @@ var _ stages.Planner = (*Stage)(nil)
 //
 // In a plan followed by a Go daemon (the library) the stage declines: it
 // runs in the daemon, which then holds the lock and removes the pidfile.
-func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
+func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 	c := &s.Config
 	lockPath := c.LockPath()
 	if c.Pidfile == "" && lockPath == "" {
 		return nil
 	}
-	if !p.Final || c.CleanupOnSignal {
+	if !st.CanPlan(s, p.Final) {
 		return stages.ErrNoRawForm
 	}
 	var files []*os.File

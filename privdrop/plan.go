@@ -84,7 +84,7 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 	if !c.DropConfigured() || s.Dropped {
 		return nil
 	}
-	if !p.Final || !st.plannable(s) {
+	if !st.CanPlan(s, p.Final) {
 		return stages.ErrNoRawForm
 	}
 	t, err := Resolve(c.User, c.Group)

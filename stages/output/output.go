@@ -45,14 +45,9 @@ var _ stages.Planner = (*Stage)(nil)
 // ends with another program; a named pipe (whose open waits for a reader)
 // is opened by Run in the daemon instead, where the launcher's timeout
 // covers it.
-func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
-	if !p.Final {
+func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
+	if !st.CanPlan(s, p.Final) {
 		return stages.ErrNoRawForm
-	}
-	for _, path := range []string{s.Config.Stdout, s.Config.Stderr} {
-		if st, err := os.Stat(path); path != "" && err == nil && st.Mode()&os.ModeNamedPipe != 0 {
-			return stages.ErrNoRawForm
-		}
 	}
 	opened := map[string]*os.File{}
 	var truncates []*os.File

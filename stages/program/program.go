@@ -253,7 +253,7 @@ func (*ExecStage) CanPlan(s *stages.State, final bool) bool { return final }
 // Plan ends a launch plan with the program: the daemon child execs it
 // after an "exec pending" record.
 func (st *ExecStage) Plan(s *stages.State, p *stages.Plan) error {
-	if !p.Final {
+	if !st.CanPlan(s, p.Final) {
 		return stages.ErrNoRawForm
 	}
 	env := programEnv(s, append([]string(nil), p.Env...))

@@ -33,8 +33,8 @@ func (*Stage) CanPlan(s *stages.State, final bool) bool { return final && !s.Con
 // Plan points the daemon's standard fds at /dev/null. Only in a plan that
 // ends with another program: a Go daemon carries its crash output over the
 // readiness pipe, which this stage sets up in Run.
-func (*Stage) Plan(s *stages.State, p *stages.Plan) error {
-	if !p.Final || s.Config.Foreground {
+func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
+	if !st.CanPlan(s, p.Final) {
 		return stages.ErrNoRawForm
 	}
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
