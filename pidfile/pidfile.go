@@ -78,30 +78,31 @@ func Acquire(path string) (*Lock, error) {
 			return nil, err
 		}
 		if afterOpen != nil {
-			afterOpen(o.path)
+			afterOpen(o.Path)
 		}
-		if err := flock(o.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			defer o.close()
+		if err := flock(o.FD, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			defer o.Close()
 			if errors.Is(err, unix.EWOULDBLOCK) {
 				return nil, &stages.Error{Stage: stageName, Code: stages.ExitUnavailable, Err: conflict(o)}
 			}
-			return nil, cantCreate(&os.PathError{Op: "flock", Path: o.path, Err: err})
+			return nil, cantCreate(&os.PathError{Op: "flock", Path: o.Path, Err: err})
 		}
 		// The file we locked may have been unlinked (or replaced) by an
 		// instance that was removing it while we opened it: then our lock
 		// protects nothing. Check, after locking, that it still is the file
 		// at the path.
 		var now, cur unix.Stat_t
-		if err := unix.Fstat(o.fd, &now); err != nil {
-			o.close()
-			return nil, cantCreate(&os.PathError{Op: "fstat", Path: o.path, Err: err})
+		if err := unix.Fstat(o.FD, &now); err != nil {
+			o.Close()
+			return nil, cantCreate(&os.PathError{Op: "fstat", Path: o.Path, Err: err})
 		}
-		err = unix.Fstatat(o.dir, o.base, &cur, unix.AT_SYMLINK_NOFOLLOW)
+		err = unix.Fstatat(o.Dir, o.Base, &cur, unix.AT_SYMLINK_NOFOLLOW)
 		if err == nil && now.Nlink > 0 && cur.Dev == now.Dev && cur.Ino == now.Ino {
-			unix.Close(o.dir)
+			unix.Close(o.Dir)
+			o.Dir = -1
 			l := &Lock{
-				f:       os.NewFile(uintptr(o.fd), o.path),
-				path:    o.path,
+				f:       os.NewFile(uintptr(o.FD), o.Path),
+				path:    o.Path,
 				dev:     uint64(now.Dev),
 				ino:     uint64(now.Ino),
 				regular: now.Mode&unix.S_IFMT == unix.S_IFREG,
@@ -109,7 +110,7 @@ func Acquire(path string) (*Lock, error) {
 			held.Store(l, struct{}{})
 			return l, nil
 		}
-		o.close()
+		o.Close()
 		if err != nil && !errors.Is(err, unix.ENOENT) {
 			return nil, cantCreate(&os.PathError{Op: "stat", Path: path, Err: err})
 		}
@@ -122,14 +123,14 @@ func Acquire(path string) (*Lock, error) {
 
 // conflict describes who holds the lock on o, asking the kernel first and
 // the file second.
-func conflict(o *opened) *ConflictError {
-	e := &ConflictError{Path: o.path}
-	if h, err := holderOf(o.fd); err == nil && h.Held && h.PID > 0 {
+func conflict(o *safefile.File) *ConflictError {
+	e := &ConflictError{Path: o.Path}
+	if h, err := holderOf(o.FD); err == nil && h.Held && h.PID > 0 {
 		e.PID = h.PID
 		return e
 	}
 	buf := make([]byte, 32)
-	n, _ := unix.Pread(o.fd, buf, 0)
+	n, _ := unix.Pread(o.FD, buf, 0)
 	if n > 0 {
 		if pid, ok := parsePID(buf[:n]); ok {
 			e.PID, e.FromFile = pid, true
@@ -241,18 +242,18 @@ func Write(path string, pid int) (*Written, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer o.close()
+	defer o.Close()
 	var st unix.Stat_t
-	if err := unix.Fstat(o.fd, &st); err != nil {
-		return nil, cantCreate(&os.PathError{Op: "fstat", Path: o.path, Err: err})
+	if err := unix.Fstat(o.FD, &st); err != nil {
+		return nil, cantCreate(&os.PathError{Op: "fstat", Path: o.Path, Err: err})
 	}
-	w := &Written{path: o.path, dev: uint64(st.Dev), ino: uint64(st.Ino), pid: pid, regular: st.Mode&unix.S_IFMT == unix.S_IFREG}
-	f := os.NewFile(uintptr(o.fd), o.path)
-	o.fd = -1 // f owns it now
+	w := &Written{path: o.Path, dev: uint64(st.Dev), ino: uint64(st.Ino), pid: pid, regular: st.Mode&unix.S_IFMT == unix.S_IFREG}
+	f := os.NewFile(uintptr(o.FD), o.Path)
+	o.FD = -1 // f owns it now
 	defer f.Close()
-	if err := writePID(f, o.path, pid, w.regular); err != nil {
+	if err := writePID(f, o.Path, pid, w.regular); err != nil {
 		if w.regular {
-			_ = unix.Unlinkat(o.dir, o.base, 0)
+			_ = unix.Unlinkat(o.Dir, o.Base, 0)
 		}
 		return nil, err
 	}
@@ -314,29 +315,12 @@ func writePID(f *os.File, path string, pid int, regular bool) error {
 	return cantCreate(f.Truncate(int64(len(data))))
 }
 
-// opened is a file opened by openSafe, with the directory it was opened in.
-type opened struct {
-	fd, dir    int
-	path, base string
-}
-
-func (o *opened) close() {
-	if o.fd >= 0 {
-		unix.Close(o.fd)
-		o.fd = -1
-	}
-	if o.dir >= 0 {
-		unix.Close(o.dir)
-		o.dir = -1
-	}
-}
-
 // openSafe opens path for reading and writing under the rules in the
 // package documentation, through package safefile (the one implementation
 // of blivet's file-safety rules, see docs/security.md): the last component
 // is never followed, the directory must be private when running as root,
 // and only a regular file with one link or a character device is accepted.
-func openSafe(path string) (*opened, error) {
+func openSafe(path string) (*safefile.File, error) {
 	f, err := safefile.Open(path, safefile.Spec{
 		Stage:      stageName,
 		Access:     unix.O_RDWR,
@@ -349,7 +333,7 @@ func openSafe(path string) (*opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &opened{fd: f.FD, dir: f.Dir, path: f.Path, base: f.Base}, nil
+	return f, nil
 }
 
 func flock(fd, how int) error {

@@ -44,10 +44,11 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 		if err != nil {
 			return nil, err
 		}
-		unix.Close(o.dir)
-		f := os.NewFile(uintptr(o.fd), o.path)
+		unix.Close(o.Dir)
+		o.Dir = -1
+		f := os.NewFile(uintptr(o.FD), o.Path)
 		var st unix.Stat_t
-		if err := unix.Fstat(o.fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		if err := unix.Fstat(o.FD, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 			// A device as pidfile: written by the Go stage only.
 			f.Close()
 			return nil, stages.ErrNoRawForm
@@ -59,7 +60,7 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 			// is the empty file this launch created. A separate lockfile is
 			// never removed.
 			dev, ino, created := uint64(st.Dev), uint64(st.Ino), !existed
-			p.OnFailure(func(pid int) { removeFailed(o.path, lockPath, dev, ino, created, pid) })
+			p.OnFailure(func(pid int) { removeFailed(o.Path, lockPath, dev, ino, created, pid) })
 		}
 		return f, nil
 	}
