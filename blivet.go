@@ -139,8 +139,8 @@ func Daemonize(opts ...Option) (*Context, error) {
 		st.HandedFDs = marker.Keep
 		st.KeepFDs = append(st.KeepFDs, marker.Keep...)
 		if marker.Name != "" {
-			// Started through /proc/self/exe (the file was replaced):
-			// keep the program's name in ps, pgrep and the journal.
+			// Started through /proc/self/exe: keep the program's name
+			// in ps, pgrep and the journal.
 			_ = sys.SetProcessName(marker.Name)
 		}
 	}

@@ -14,9 +14,10 @@
 // main up to Daemonize again, rebuilds the same pipeline from the same
 // options, checks that the marker matches (same executable, same
 // pipeline, a real pipe) and resumes right after the step its parent
-// handed over at. It is started through the program's own path while
-// that still names the running file (else /proc/self/exe on Linux), so it
-// keeps the program's name in ps, pgrep and /proc/PID/comm.
+// handed over at. On Linux it is started through /proc/self/exe, which
+// always runs the same file even if a package upgrade replaces it during
+// the start, and it takes the program's name back from the marker first
+// thing, so ps, pgrep and /proc/PID/comm show the program, not "exe".
 //
 // So code before Daemonize runs in every Go generation and must be free of
 // side effects: parse flags and build options, but open no files, bind no

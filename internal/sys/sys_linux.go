@@ -15,24 +15,13 @@ const fdDir = "/proc/self/fd"
 // maxSignal is one past the highest signal number (Linux has 64).
 const maxSignal = 65
 
-// exePath returns the path the running program was started from when it
-// still names the running file, so a re-executed generation keeps the
-// program's name in ps, pgrep and /proc/PID/comm (the kernel takes it from
-// the path given to execve); otherwise (the file was deleted or replaced,
-// as during a package upgrade) /proc/self/exe, which always runs the
-// same file.
-func exePath() (string, error) {
-	const self = SelfExe
-	path, err := os.Executable()
-	if err != nil {
-		return self, nil
-	}
-	var a, b unix.Stat_t
-	if unix.Stat(self, &a) != nil || unix.Stat(path, &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
-		return self, nil
-	}
-	return path, nil
-}
+// exePath returns /proc/self/exe, which always executes the running
+// program's own file, even when the file at its path has been replaced or
+// deleted since (a package upgrade during a start): a path could name
+// another file by the time it is executed. The kernel then names the new
+// process "exe"; the marker carries the program's name, and the new
+// generation takes it back first thing (SetProcessName).
+func exePath() (string, error) { return SelfExe, nil }
 
 // SelfExe is the path that always executes the running program's file.
 const SelfExe = "/proc/self/exe"

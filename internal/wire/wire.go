@@ -68,9 +68,8 @@ type Marker struct {
 // resumes at step next with the readiness pipe at fd (-1: none), and runs
 // the executable exe through path (see internal/sys.Executable). It
 // carries the pipeline's fingerprint, the socket-activation fds, the fds
-// every generation keeps, and, when path is /proc/self/exe (the file was
-// replaced or deleted: the kernel would name the process "exe"), the
-// process name to take back.
+// every generation keeps, and, when path is /proc/self/exe (which the
+// kernel names "exe"), this process's name for the next to take back.
 func NewMarker(s *stages.State, role string, next, fd int, path string, exe ExeID) Marker {
 	keep := slices.Clone(s.HandedFDs)
 	for n := range s.PassFDs {
