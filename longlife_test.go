@@ -21,6 +21,7 @@ import (
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/internal/exefile"
 	"github.com/blivet-go/blivet/sockets"
 )
 
@@ -410,7 +411,7 @@ func TestUpgradeAfterDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyExe := filepath.Join(pub, "blivet.test")
-	if err := os.WriteFile(copyExe, data, 0o755); err != nil {
+	if err := exefile.Write(copyExe, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	d := blivettest.StartDaemon(t, "longlife", blivettest.WithDir(dir), blivettest.WithEnv("LL_USER", "nobody"),

@@ -24,6 +24,7 @@ import (
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/internal/exefile"
 )
 
 // pdOpts is the configuration a test hands to the "privdrop" helper.
@@ -761,11 +762,7 @@ func TestPrivdropNeedsRoot(t *testing.T) {
 		if err := os.Chmod(filepath.Dir(filepath.Dir(bin)), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		data, err := os.ReadFile(exe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(bin, data, 0o755); err != nil {
+		if err := exefile.Copy(exe, bin, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		opts = append(opts, blivettest.WithCmd(func(c *exec.Cmd) {

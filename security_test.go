@@ -9,7 +9,6 @@ package blivet_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/internal/exefile"
 )
 
 // secOpts is the configuration a test hands to the "sec" helper.
@@ -391,23 +391,7 @@ func copyExe(t *testing.T, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	tmp := to + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, to); err != nil {
+	if err := exefile.Copy(self, to, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -531,7 +515,7 @@ func TestExecutableReplacedBeforeReexec(t *testing.T) {
 					t.Fatal(err)
 				}
 			case "replaced":
-				if err := os.WriteFile(exe+".new", []byte("#!/bin/sh\necho upgraded; exit 99\n"), 0o755); err != nil {
+				if err := exefile.Write(exe+".new", []byte("#!/bin/sh\necho upgraded; exit 99\n"), 0o755); err != nil {
 					t.Fatal(err)
 				}
 				if err := os.Rename(exe+".new", exe); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blivet-go/blivet/internal/exefile"
 	"github.com/blivet-go/blivet/internal/userdb"
 	"github.com/blivet-go/blivet/privdrop"
 	"github.com/blivet-go/blivet/stages"
@@ -115,7 +116,7 @@ case "$1 $2" in
 *) exit 2 ;;
 esac
 `
-	if err := os.WriteFile(filepath.Join(dir, "getent"), []byte(script), 0o755); err != nil {
+	if err := exefile.Write(filepath.Join(dir, "getent"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return log
@@ -223,7 +224,7 @@ func BenchmarkResolveGetent(b *testing.B) {
 		"\"passwd ldapsvc\") echo 'ldapsvc:*:5000:5000::/:/bin/sh' ;;\n" +
 		"\"initgroups ldapsvc\") echo 'ldapsvc 6001' ;;\n*) exit 2 ;;\nesac\n"
 	db.Getent = filepath.Join(dir, "getent")
-	if err := os.WriteFile(db.Getent, []byte(script), 0o755); err != nil {
+	if err := exefile.Write(db.Getent, []byte(script), 0o755); err != nil {
 		b.Fatal(err)
 	}
 	for i := 0; i < b.N; i++ {

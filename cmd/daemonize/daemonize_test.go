@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/internal/exefile"
 	"github.com/blivet-go/blivet/stages/fork"
 	"golang.org/x/sys/unix"
 )
@@ -355,7 +356,7 @@ func awaitFile(t *testing.T, path, want string) {
 
 func writeScript(t *testing.T, path, text string) string {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o755); err != nil {
+	if err := exefile.Write(path, []byte(text), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -528,7 +529,7 @@ func TestRelativeProgramPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "mysleep"), sleep, 0o755); err != nil {
+	if err := exefile.Write(filepath.Join(dir, "mysleep"), sleep, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := daemonize(t, []string{"./mysleep", "100"}, withDir(dir)).expect(0)

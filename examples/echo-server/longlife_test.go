@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet/blivettest"
+	"github.com/blivet-go/blivet/internal/exefile"
 )
 
 // start launches the daemon in dir and returns its PID and address.
@@ -136,7 +137,7 @@ func TestUpgradeKeepsServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(exe+".new", data, 0o755); err != nil {
+	if err := exefile.Write(exe+".new", data, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(exe+".new", exe); err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/blivet-go/blivet/internal/exefile"
 )
 
 func TestParsePasswd(t *testing.T) {
@@ -220,7 +222,7 @@ case "$1 $2" in
 *) exit 2 ;;
 esac
 `
-	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+	if err := exefile.Write(prog, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return prog, log
