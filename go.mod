@@ -7,5 +7,3 @@ require (
 	go.uber.org/multierr v1.11.0
 	golang.org/x/sys v0.35.0
 )
-
-require github.com/pborman/getopt/v2 v2.2.0

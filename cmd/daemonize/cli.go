@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet"
-	"github.com/pborman/getopt/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,148 +73,37 @@ type flagValues struct {
 	readyFD int
 }
 
-// flagSet is the option set of one command line: github.com/pborman/getopt
-// (POSIX getopt with GNU long options; it links neither net nor cgo, so
-// the command stays statically linked), plus the options given, in
-// command-line order, for messages.
-type flagSet struct {
-	*getopt.Set
-	given []getopt.Option
-}
-
 // newFlagSet declares every option into c and v. Keep it in step with
 // the man page (docs/daemonize.1) and helpText.
 func newFlagSet(c *cli, v *flagValues) *flagSet {
-	fs := &flagSet{Set: getopt.New()}
-	fs.SetProgram("daemonize")
-	fs.SetUsage(func() {}) // errors are printed by the caller, with exit code 64
+	fs := &flagSet{}
 	c.dir = "/"
 	v.umask = "022"
-	fs.FlagLong(&c.pidfile, "pidfile", 'p')
-	fs.FlagLong(&c.lockfile, "lock", 'l')
-	fs.FlagLong(&c.noLock, "no-lock", 0)
-	fs.FlagLong(&c.dir, "chdir", 'c')
-	fs.FlagLong(&v.umask, "umask", 'm')
-	fs.FlagLong(&c.stdout, "stdout", 'o')
-	fs.FlagLong(&c.stderr, "stderr", 'e')
-	fs.FlagLong(&c.appendOut, "append", 'a')
-	fs.FlagLong((*wholeList)(&c.env), "env", 'E') // values kept whole: commas are not separators
-	fs.FlagLong(&c.user, "user", 'u')
-	fs.FlagLong(&c.group, "group", 'g')
-	fs.FlagLong(&c.caps, "cap", 0) // repeatable, or comma-separated
-	fs.FlagLong(&c.foreground, "foreground", 'f')
-	fs.FlagLong(&c.verbose, "verbose", 'v')
-	fs.FlagLong(&c.timeout, "timeout", 0)
-	fs.FlagLong(&c.notify, "notify", 0)
-	fs.FlagLong((*decimal)(&v.readyFD), "ready-fd", 0)
-	fs.FlagLong(&c.readyAfter, "ready-after", 0)
-	fs.FlagLong(&c.status, "status", 0)
-	fs.FlagLong(&c.stop, "stop", 0)
-	fs.FlagLong(&v.signal, "signal", 0)
-	fs.FlagLong(&c.help, "help", 'h')
-	fs.FlagLong(&c.version, "version", 0)
+	fs.str(&c.pidfile, "pidfile", 'p')
+	fs.str(&c.lockfile, "lock", 'l')
+	fs.boolean(&c.noLock, "no-lock", 0)
+	fs.str(&c.dir, "chdir", 'c')
+	fs.str(&v.umask, "umask", 'm')
+	fs.str(&c.stdout, "stdout", 'o')
+	fs.str(&c.stderr, "stderr", 'e')
+	fs.boolean(&c.appendOut, "append", 'a')
+	fs.list(&c.env, "env", 'E', false) // values kept whole: commas are not separators
+	fs.str(&c.user, "user", 'u')
+	fs.str(&c.group, "group", 'g')
+	fs.list(&c.caps, "cap", 0, true) // repeatable, or comma-separated
+	fs.boolean(&c.foreground, "foreground", 'f')
+	fs.boolean(&c.verbose, "verbose", 'v')
+	fs.duration(&c.timeout, "timeout", 0)
+	fs.boolean(&c.notify, "notify", 0)
+	fs.decimal(&v.readyFD, "ready-fd", 0)
+	fs.duration(&c.readyAfter, "ready-after", 0)
+	fs.boolean(&c.status, "status", 0)
+	fs.boolean(&c.stop, "stop", 0)
+	fs.str(&v.signal, "signal", 0)
+	fs.boolean(&c.help, "help", 'h')
+	fs.boolean(&c.version, "version", 0)
 	return fs
 }
-
-// parse parses args (without argv[0]) up to the first non-option or "--",
-// recording the options given. Every error it returns is a *usageError.
-func (fs *flagSet) parse(args []string) error {
-	seen := make(map[getopt.Option]bool)
-	var arg string // the argument being parsed (getopt keeps it first in Args)
-	var notLong string
-	err := fs.Getopt(append([]string{"daemonize"}, args...), func(o getopt.Option) bool {
-		if rest := fs.Args(); len(rest) > 0 {
-			arg = rest[0]
-		}
-		// getopt takes --x for -x when no long option is x: refuse it, as
-		// long options are never abbreviated (--e is not --env, nor -e).
-		if name, ok := strings.CutPrefix(arg, "--"); ok {
-			if name, _, _ = strings.Cut(name, "="); name != o.LongName() {
-				notLong = "--" + name
-				return false
-			}
-		}
-		if !seen[o] {
-			seen[o] = true
-			fs.given = append(fs.given, o)
-		}
-		return true
-	})
-	if notLong != "" {
-		return usagef("unknown option %s", notLong)
-	}
-	if err == nil {
-		return nil
-	}
-	if rest := fs.Args(); len(rest) > 0 {
-		arg = rest[0]
-	}
-	var ge *getopt.Error
-	if !errors.As(err, &ge) {
-		return usagef("%v", err)
-	}
-	switch ge.ErrorCode {
-	case getopt.UnknownOption:
-		if ge.Name != arg && !strings.HasPrefix(ge.Name, "--") {
-			return usagef("unknown option %s (in %s)", ge.Name, arg) // within a cluster such as -test.v
-		}
-		return usagef("unknown option %s", ge.Name)
-	case getopt.MissingParameter:
-		return usagef("option %s needs an argument", ge.Name)
-	case getopt.Invalid:
-		if o := fs.lookup(ge.Name); o != nil && o.IsFlag() { // --append=maybe
-			return usagef("%s takes no argument (or true or false), not %q", ge.Name, ge.Parameter)
-		}
-		return usagef("invalid argument %q for %s: %v", ge.Parameter, ge.Name, ge.Err)
-	}
-	return usagef("%s: %v", ge.Name, ge.Err)
-}
-
-// lookup returns the option named -x or --name, nil if there is none.
-func (fs *flagSet) lookup(name string) getopt.Option {
-	if long, ok := strings.CutPrefix(name, "--"); ok {
-		return fs.Lookup(long)
-	}
-	if r := []rune(strings.TrimPrefix(name, "-")); len(r) == 1 {
-		return fs.Lookup(r[0])
-	}
-	return nil
-}
-
-// changed reports whether the long option name was given.
-func (fs *flagSet) changed(name string) bool { return fs.IsSet(name) }
-
-// wholeList is a repeatable option whose every argument is one element,
-// commas included (-E A=1,2 sets A to "1,2").
-type wholeList []string
-
-// Set appends value.
-func (l *wholeList) Set(value string, _ getopt.Option) error {
-	*l = append(*l, value)
-	return nil
-}
-
-// String returns the elements, one per line.
-func (l *wholeList) String() string { return strings.Join(*l, "\n") }
-
-// decimal is an int option read in base 10 only (--ready-fd 010 is 10).
-type decimal int
-
-// Set parses value.
-func (d *decimal) Set(value string, _ getopt.Option) error {
-	n, err := strconv.Atoi(value)
-	if err != nil {
-		if errors.Is(err, strconv.ErrRange) {
-			return errors.New("out of range")
-		}
-		return errors.New("not a decimal number")
-	}
-	*d = decimal(n)
-	return nil
-}
-
-// String returns the number in base 10.
-func (d *decimal) String() string { return strconv.Itoa(int(*d)) }
 
 // parseArgs parses the command line (without argv[0]). Every error it
 // returns is a *usageError. With --help or --version it returns early with

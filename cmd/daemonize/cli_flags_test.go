@@ -178,3 +178,35 @@ func TestVersionOf(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionForms: the getopt(3) forms of every kind of option.
+func TestOptionForms(t *testing.T) {
+	c, err := parseArgs([]string{"-fv", "-p/a.pid", "-l", "/b.lock", "--chdir=/tmp", "--stdout", "/o", "-aE", "A=1,2",
+		"--env=B=3", "--cap=net_raw,sys_time", "--timeout=1s", "--append=false", "--", "-prog", "-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.foreground || !c.verbose || c.pidfile != "/a.pid" || c.lockfile != "/b.lock" || c.dir != "/tmp" || c.stdout != "/o" ||
+		c.appendOut || !slices.Equal(c.env, []string{"A=1,2", "B=3"}) || !slices.Equal(c.caps, []string{"net_raw", "sys_time"}) ||
+		c.timeout != time.Second || !slices.Equal(c.prog.Argv, []string{"-prog", "-x"}) {
+		t.Errorf("parsed %+v, argv %q", c, c.prog.Argv)
+	}
+	// An option's argument is taken whole, even when it looks like an option.
+	if c, err := parseArgs([]string{"-p", "--", "/bin/true"}); err == nil || c != nil {
+		t.Errorf("-p -- /bin/true: %v (the pidfile is \"--\", which is not absolute)", err)
+	}
+	if c, err := parseArgs([]string{"-u", "-v", "/bin/true"}); err != nil || c.user != "-v" || c.verbose {
+		t.Errorf("-u -v: user %q verbose %v, %v", c.user, c.verbose, err)
+	}
+	for _, on := range []string{"true", "T", "on", "1", "yes"} {
+		if c, err := parseArgs([]string{"--verbose=" + on, "/bin/true"}); err != nil || !c.verbose {
+			t.Errorf("--verbose=%s: %v", on, err)
+		}
+	}
+	if _, err := parseArgs([]string{"--timeout", "10", "/bin/true"}); err == nil || !strings.Contains(err.Error(), `invalid argument "10" for --timeout: not a duration`) {
+		t.Errorf("--timeout 10: %v", err)
+	}
+	if _, err := parseArgs([]string{"-é", "/bin/true"}); err == nil || !strings.Contains(err.Error(), "unknown option -é") {
+		t.Errorf("-é: %v", err)
+	}
+}

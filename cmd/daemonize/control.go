@@ -84,15 +84,10 @@ func (c *cli) checkControl(fs *flagSet, rest []string) error {
 	}
 	var bad []string
 	for _, o := range fs.given {
-		long := o.LongName()
-		if controlFlags[long] || (long == "timeout" && c.stop) {
+		if controlFlags[o.long] || (o.long == "timeout" && c.stop) {
 			continue
 		}
-		name := "--" + long
-		if short := o.ShortName(); short != "" {
-			name = "-" + short + "/" + name
-		}
-		bad = append(bad, name)
+		bad = append(bad, o.name())
 	}
 	if len(bad) > 0 {
 		return usagef("%s does not take %s", act, strings.Join(bad, ", "))
