@@ -172,8 +172,8 @@ func (w Waiting) Await(r io.Reader) stages.Outcome {
 		execd bool
 		died  bool // end of file before ready
 	}
-	done := make(chan result, 1)
-	go func() {
+	// read reads records until one settles the launch.
+	read := func() result {
 		br := bufio.NewReader(r)
 		var crash strings.Builder
 		execPending := false
@@ -186,34 +186,29 @@ func (w Waiting) Await(r io.Reader) stages.Outcome {
 					pid = rec.PID
 					mu.Unlock()
 				case wire.KindReady:
-					done <- result{}
-					return
+					return result{}
 				case wire.KindExec:
 					execPending = true
 				case wire.KindError:
-					done <- result{err: rec.Err}
-					return
+					return result{err: rec.Err}
 				case wire.KindRaw:
-					done <- result{err: w.explain(rec.Step, rec.Errno)}
-					return
+					return result{err: w.explain(rec.Step, rec.Errno)}
 				}
 			} else {
 				crash.WriteString(line)
 			}
 			if err != nil {
 				if execPending && crash.Len() == 0 {
-					done <- result{execd: true}
-					return
+					return result{execd: true}
 				}
 				msg := "the daemon exited before it was ready"
 				if c := strings.TrimSpace(crash.String()); c != "" {
 					msg += ":\n" + c
 				}
-				done <- result{err: errors.New(msg), died: true}
-				return
+				return result{err: errors.New(msg), died: true}
 			}
 		}
-	}()
+	}
 	var out stages.Outcome
 	var ended <-chan struct{}
 	var how func() string
@@ -222,8 +217,25 @@ func (w Waiting) Await(r io.Reader) stages.Outcome {
 			ended, how = w.watchEnd(pidNow(), quit)
 		}
 	}
-	select {
-	case res := <-done:
+	// Without a deadline the records are read here: no goroutine to
+	// hand them over (the CLI's launch reads them all at once).
+	var res result
+	timedOut := false
+	if deadline == nil {
+		res = read()
+	} else {
+		done := make(chan result, 1)
+		go func() { done <- read() }()
+		select {
+		case res = <-done:
+		case <-deadline:
+			timedOut = true
+		}
+	}
+	if timedOut {
+		out.PID = pidNow()
+		out.Err = stages.Errorf("daemon", stages.ExitTempFail, "not ready after %v; %s", w.Timeout, terminate(out.PID, w.PIDHint))
+	} else {
 		out.PID = pidNow()
 		switch {
 		case res.execd && w.AfterExec != nil:
@@ -235,9 +247,6 @@ func (w Waiting) Await(r io.Reader) stages.Outcome {
 		default:
 			out.Err = res.err
 		}
-	case <-deadline:
-		out.PID = pidNow()
-		out.Err = stages.Errorf("daemon", stages.ExitTempFail, "not ready after %v; %s", w.Timeout, terminate(out.PID, w.PIDHint))
 	}
 	if out.Err != nil {
 		var e *stages.Error

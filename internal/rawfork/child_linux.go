@@ -36,17 +36,28 @@ func launch(c *child) (pid uintptr, errno syscall.Errno) {
 		cand   uintptr
 		want   uintptr
 	)
+	// Block every signal on this thread until the clone returns, so that
+	// no Go handler runs in the child before it resets them. From here
+	// until the mask is restored nothing can move this goroutine to
+	// another thread: preemption needs a signal or a stack check, and
+	// only nosplit functions are called.
+	c.all = ^uint64(0)
+	if _, _, errno = syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK,
+		uintptr(unsafe.Pointer(&c.all)), uintptr(unsafe.Pointer(&c.saved)), 8, 0, 0); errno != 0 {
+		return 0, errno
+	}
+	if !c.reset {
+		c.mask = c.saved
+	}
 	if c.flags1&syscall.CLONE_VM != 0 {
 		pid, e = rawVforkClone(c.flags1)
 	} else {
 		pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, c.flags1, 0, 0, 0, 0, 0)
 		e = uintptr(errno)
 	}
-	if e != 0 {
-		return 0, syscall.Errno(e)
-	}
-	if pid != 0 {
-		return pid, 0
+	if pid != 0 || e != 0 {
+		syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&c.saved)), 0, 8, 0, 0)
+		return pid, syscall.Errno(e)
 	}
 
 	// The first child. Tell the launcher who we are: the last PID record

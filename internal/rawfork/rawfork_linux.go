@@ -75,7 +75,9 @@ type child struct {
 	flags1      uintptr
 	flags2      uintptr
 	reset       bool
-	mask        uint64
+	mask        uint64    // the daemon's signal mask; the launcher's when !reset
+	all         uint64    // every signal, blocked around the clone
+	saved       uint64    // the launching thread's mask, restored after the clone
 	dfl         [4]uint64 // a kernel struct sigaction for SIG_DFL
 	old         [4]uint64
 	pidRec      []byte
@@ -288,22 +290,9 @@ func Start(p *stages.Plan, pipe *os.File, o Options) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var all, old unix.Sigset_t
-	for i := range all.Val {
-		all.Val[i] = ^uint64(0)
-	}
-	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
-		return 0, err
-	}
-	if !c.reset {
-		c.mask = old.Val[0]
-	}
 	syscall.ForkLock.Lock()
 	pid, errno := launch(c)
 	syscall.ForkLock.Unlock()
-	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	runtime.KeepAlive(c)
 	runtime.KeepAlive(p)
 	if errno != 0 {

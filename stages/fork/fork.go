@@ -130,6 +130,12 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
 	defer r.Close()
+	if s.Config.ReadyTimeout <= 0 {
+		// Nothing gives up on the read: let it block in the kernel, so
+		// the end of the records wakes this thread directly rather than
+		// through the poller.
+		r.Fd()
+	}
 	if !p.Final {
 		path, exe, err := sys.Executable()
 		if err != nil {
