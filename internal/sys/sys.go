@@ -114,3 +114,27 @@ func Signals() []syscall.Signal {
 	}
 	return out
 }
+
+// OpenNull opens /dev/null for reading and writing, close-on-exec, as a
+// plain blocking file outside Go's poller. A launcher that only forks
+// never needs the poller, and the first file added to it starts it
+// (epoll and its wake-up descriptor): about 40 µs of a cold start.
+func OpenNull() (*os.File, error) {
+	fd, err := syscall.Open(os.DevNull, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: os.DevNull, Err: err}
+	}
+	return os.NewFile(uintptr(fd), os.DevNull), nil
+}
+
+// Pipe returns a close-on-exec pipe whose ends block in the kernel,
+// outside Go's poller (see OpenNull): a read wakes its thread directly,
+// and cannot have a deadline. Use os.Pipe for a read that may be given
+// up on.
+func Pipe() (r, w *os.File, err error) {
+	var p [2]int
+	if err := pipe(&p); err != nil {
+		return nil, nil, os.NewSyscallError("pipe", err)
+	}
+	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
+}

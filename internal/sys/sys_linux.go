@@ -174,3 +174,5 @@ func Gone(pid int) bool {
 	}
 	return true
 }
+
+func pipe(p *[2]int) error { return unix.Pipe2(p[:], unix.O_CLOEXEC) }

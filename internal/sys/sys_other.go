@@ -70,3 +70,16 @@ func Gone(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == syscall.ESRCH
 }
+
+func pipe(p *[2]int) error {
+	// No pipe2 everywhere: hold the fork lock so that no fork inherits
+	// the fds before they are close-on-exec.
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	if err := syscall.Pipe(p[:]); err != nil {
+		return err
+	}
+	syscall.CloseOnExec(p[0])
+	syscall.CloseOnExec(p[1])
+	return nil
+}

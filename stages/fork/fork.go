@@ -125,17 +125,13 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 		}
 	}()
 	defer closePassed(s)
-	r, w, err := pipe(minFD(s))
+	// Without a ready timeout nothing gives up on the read: it blocks in
+	// the kernel, and the end of the records wakes this thread directly.
+	r, w, err := pipe(minFD(s), s.Config.ReadyTimeout > 0)
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
 	defer r.Close()
-	if s.Config.ReadyTimeout <= 0 {
-		// Nothing gives up on the read: let it block in the kernel, so
-		// the end of the records wakes this thread directly rather than
-		// through the poller.
-		r.Fd()
-	}
 	if !p.Final {
 		path, exe, err := sys.Executable()
 		if err != nil {
@@ -154,7 +150,7 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 		// As a re-executed generation would get: stdin and stdout on
 		// /dev/null, stderr kept for what the program says before
 		// Daemonize (its stdio stage takes care of them after).
-		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		null, err := sys.OpenNull()
 		if err != nil {
 			w.Close()
 			return stages.Wrap(st.Name(), stages.ExitOSErr, err)
@@ -187,7 +183,7 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 	if s.AfterExec != nil {
 		// The intermediate waits for the program and tells how it ended.
 		var werr error
-		ended, opts.Waiter, werr = pipe(minFD(s))
+		ended, opts.Waiter, werr = pipe(minFD(s), true)
 		if werr != nil {
 			w.Close()
 			return stages.Wrap(st.Name(), stages.ExitOSErr, werr)
@@ -259,9 +255,15 @@ func describe(op stages.Op) string {
 }
 
 // pipe returns a readiness pipe whose write end is at lo or above, so no
-// later dup onto 0-2 or onto a passed fd can close it.
-func pipe(lo int) (r, w *os.File, err error) {
-	r, w, err = os.Pipe()
+// later dup onto 0-2 or onto a passed fd can close it. With poll the read
+// end is in Go's poller (reads can be given up on); without, both ends
+// block in the kernel (sys.Pipe).
+func pipe(lo int, poll bool) (r, w *os.File, err error) {
+	if poll {
+		r, w, err = os.Pipe()
+	} else {
+		r, w, err = sys.Pipe()
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -334,12 +336,12 @@ func (st *Stage) spawnIntermediate(s *stages.State) error {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
 	defer closePassed(s)
-	r, w, err := pipe(minFD(s))
+	r, w, err := pipe(minFD(s), s.Config.ReadyTimeout > 0)
 	if err != nil {
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
 	}
 	defer r.Close()
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	null, err := sys.OpenNull()
 	if err != nil {
 		w.Close()
 		return stages.Wrap(st.Name(), stages.ExitOSErr, err)

@@ -37,7 +37,7 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 	if !st.CanPlan(s, p.Final) {
 		return stages.ErrNoRawForm
 	}
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	null, err := sys.OpenNull()
 	if err != nil {
 		return stages.Wrap(Name, stages.ExitOSErr, err)
 	}
@@ -50,7 +50,7 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 
 // Run redirects fds 0-2.
 func (*Stage) Run(s *stages.State) error {
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	null, err := sys.OpenNull()
 	if err != nil {
 		return stages.Wrap("stdio", stages.ExitOSErr, err)
 	}
