@@ -3,6 +3,7 @@ package blivet
 import (
 	"fmt"
 	"hash/fnv"
+	"reflect"
 
 	"github.com/blivet-go/blivet/stages"
 )
@@ -31,12 +32,12 @@ func build(c *config) (*pipeline, error) {
 			for i := range c.hooks {
 				if hk := &c.hooks[i]; hk.stage == name && hk.when == when {
 					p.steps = append(p.steps, step{hook: hk, owner: name})
-					fmt.Fprintln(h, hk.name())
+					h.Write([]byte(hk.name() + "\n"))
 				}
 			}
 			if when == "stage" {
 				p.steps = append(p.steps, step{slot: sl, owner: name})
-				fmt.Fprintf(h, "stage %s %T\n", name, sl.stage)
+				h.Write([]byte("stage " + name + " " + reflect.TypeOf(sl.stage).String() + "\n"))
 			}
 		}
 	}

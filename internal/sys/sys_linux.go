@@ -32,16 +32,34 @@ func SetProcessName(name string) error {
 	if len(name) > 15 {
 		name = name[:15]
 	}
-	return os.WriteFile("/proc/self/task/"+strconv.Itoa(os.Getpid())+"/comm", []byte(name), 0)
+	// Raw calls, not os.WriteFile: an *os.File would start Go's poller
+	// in a daemon that may never need it.
+	path := "/proc/self/task/" + strconv.Itoa(os.Getpid()) + "/comm"
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(name)); err != nil {
+		return &os.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
 }
 
 // ProcessName returns the name of this process's main thread.
 func ProcessName() string {
-	b, err := os.ReadFile("/proc/self/comm")
+	// Raw calls, as in SetProcessName.
+	fd, err := unix.Open("/proc/self/comm", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSuffix(string(b), "\n")
+	defer unix.Close(fd)
+	var b [64]byte
+	n, err := unix.Read(fd, b[:])
+	if err != nil || n <= 0 {
+		return ""
+	}
+	return strings.TrimSuffix(string(b[:n]), "\n")
 }
 
 func cloexecExcept(keep []int) error {
