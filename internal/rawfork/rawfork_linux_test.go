@@ -100,10 +100,21 @@ func TestPlanShapesTheDaemon(t *testing.T) {
 				{Kind: stages.OpCloexec},
 				{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{"/bin/sleep"}, Argv: []string{"sleep", "60"}, Announce: true}},
 			}}
+			// An fd the launcher has open and inheritable: the daemon must
+			// not get it, and the launcher must keep it (the intermediate
+			// may share the launcher's fd table).
+			inherited, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Close(inherited)
 			recs, daemon := run(t, p, Options{Vfork: vfork, CloseUnkept: true})
 			t.Cleanup(func() { syscall.Kill(daemon, syscall.SIGKILL) })
 			if last := recs[len(recs)-1]; last.Kind != wire.KindExec {
 				t.Fatalf("records %+v, want an exec record last", recs)
+			}
+			if target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(inherited)); err != nil || target != dir {
+				t.Errorf("the launcher's fd %d after the launch: %q, %v; want %s still open", inherited, target, err, dir)
 			}
 			base := "/proc/" + strconv.Itoa(daemon)
 			stat, err := os.ReadFile(base + "/stat")

@@ -254,10 +254,19 @@ type row struct {
 // measure times every argv function round-robin: warmup untimed rounds,
 // then runs timed ones. pre runs before each launch (outside the timing).
 func measure(r *runner, work string, names []string, argvs []func(string) []string) ([][]time.Duration, error) {
+	return measureWith(r, work, names, argvs, nil)
+}
+
+// measureWith is measure with before(k) run ahead of each launch of row k,
+// outside the timed part.
+func measureWith(r *runner, work string, names []string, argvs []func(string) []string, before func(k int)) ([][]time.Duration, error) {
 	res := make([][]time.Duration, len(argvs))
 	pidfile := filepath.Join(work, "daemon.pid")
 	for i := 0; i < *warmup+*runs; i++ {
 		for k, argv := range argvs {
+			if before != nil {
+				before(k)
+			}
 			_ = os.Remove(pidfile)
 			d, err := r.time(argv(pidfile))
 			reapAll()
@@ -322,11 +331,8 @@ func mainPhase(work string) {
 		_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
 		hardMax = int(rl.Max)
 	}
-	var fdRows []row
-	for _, l := range []int{1024, hardMax} {
-		fmt.Fprintf(os.Stderr, "fd closing at RLIMIT_NOFILE %d...\n", l)
-		fdRows = append(fdRows, runFDPhase(l)...)
-	}
+	fmt.Fprintf(os.Stderr, "fd closing at RLIMIT_NOFILE 1024 and %d, interleaved...\n", hardMax)
+	fdRows := runFDPhase(hardMax)
 
 	// 4: what the daemon costs.
 	fmt.Fprintln(os.Stderr, "idle daemon cost...")
@@ -352,19 +358,20 @@ func mainPhase(work string) {
 	}
 }
 
-// runFDPhase re-executes the harness with RLIMIT_NOFILE at l (soft and
-// hard: a lowered hard limit cannot be raised again) and collects its rows.
-func runFDPhase(l int) []row {
-	args := append([]string{"-phase", "fd", "-limit", strconv.Itoa(l)}, passFlags()...)
+// runFDPhase re-executes the harness for the fd phase (so the main phase
+// keeps its own fd table) with hard as the highest limit, and collects its
+// rows.
+func runFDPhase(hard int) []row {
+	args := append([]string{"-phase", "fd", "-limit", strconv.Itoa(hard)}, passFlags()...)
 	cmd := exec.Command("/proc/self/exe", args...)
 	cmd.Stderr = os.Stderr
 	outb, err := cmd.Output()
 	if err != nil {
-		die("fd phase at %d: %v", l, err)
+		die("fd phase: %v", err)
 	}
 	var rows []row
 	if err := json.Unmarshal(outb, &rows); err != nil {
-		die("fd phase at %d: %v", l, err)
+		die("fd phase: %v", err)
 	}
 	return rows
 }
@@ -379,27 +386,47 @@ func passFlags() []string {
 	return a
 }
 
-// fdPhase runs with RLIMIT_NOFILE = limit and ~900 inherited open fds
-// (100..999 and limit-1), so closing them cannot be skipped and a loop to
-// the limit would show.
+// fdLayout puts the launcher in the state measured at limit l: soft and
+// hard RLIMIT_NOFILE both l for l = the hard limit, soft l for l = 1024
+// (a lowered hard limit could not be raised again for the next launch,
+// and nothing launched here reads the hard limit); fds 100..999 open and
+// inheritable (opened once), and l-1, with the other limit's top fd
+// closed, so the table a fork copies ends at l-1 (Linux copies up to the
+// highest open fd).
+func fdLayout(null *os.File, l, hard int) int {
+	other := hard - 1
+	if l == hard {
+		other = 1024 - 1
+	}
+	_ = unix.Close(other)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: uint64(l), Max: uint64(hard)}); err != nil {
+		die("setrlimit %d: %v", l, err)
+	}
+	if err := unix.Dup2(int(null.Fd()), l-1); err != nil {
+		die("dup2 %d: %v", l-1, err)
+	}
+	return l - 1
+}
+
+// fdPhase launches ours (and Debian's, for reference) with ~900 inherited
+// open fds (100..999 and limit-1), at RLIMIT_NOFILE 1024 and at the hard
+// limit, interleaved run by run, so closing them cannot be skipped, a
+// loop to the limit would show, and drift between the limits cancels out.
 func fdPhase(work string) {
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(*limit), Max: uint64(*limit)}); err != nil {
-		die("setrlimit %d: %v", *limit, err)
+	hard := *limit
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: uint64(hard), Max: uint64(hard)}); err != nil {
+		die("setrlimit %d: %v", hard, err)
 	}
 	r := newRunner(work)
 	fds := 0
-	for fd := 100; fd < 1000 && fd < *limit-1; fd++ {
+	for fd := 100; fd < 1000; fd++ {
 		if err := unix.Dup2(int(r.null.Fd()), fd); err != nil {
 			die("dup2 %d: %v", fd, err)
 		}
 		fds++
 	}
-	if err := unix.Dup2(int(r.null.Fd()), *limit-1); err != nil {
-		die("dup2 %d: %v", *limit-1, err)
-	}
-	fds++
+	fds++ // limit-1
 	ts := tools()
-	// Ours (CLI, library), and Debian's for reference.
 	var pick []tool
 	for _, t := range ts {
 		switch t.name {
@@ -407,23 +434,33 @@ func fdPhase(work string) {
 			pick = append(pick, t)
 		}
 	}
+	limits := []int{1024, hard}
 	var names []string
 	var argvs []func(string) []string
+	var at []int
 	for _, t := range pick {
-		names = append(names, t.name)
-		argvs = append(argvs, t.argv)
+		for _, l := range limits {
+			names = append(names, fmt.Sprintf("%s at %d", t.name, l))
+			argvs = append(argvs, t.argv)
+			at = append(at, l)
+		}
 	}
-	res, err := measure(r, work, names, argvs)
+	res, err := measureWith(r, work, names, argvs, func(k int) { fdLayout(r.null, at[k], hard) })
 	if err != nil {
 		die("%v", err)
 	}
 	// Check once that the daemon really inherited none of them.
 	var rows []row
-	for i, t := range pick {
-		leaked := daemonFDs(r, work, t)
-		rows = append(rows, row{Name: t.name, Launch: summarize(res[i]),
-			Note:  fmt.Sprintf("RLIMIT_NOFILE %d, %d fds open in the launcher", *limit, fds),
-			Extra: leaked})
+	k := 0
+	for _, t := range pick {
+		for _, l := range limits {
+			fdLayout(r.null, l, hard)
+			leaked := daemonFDs(r, work, t)
+			rows = append(rows, row{Name: t.name, Launch: summarize(res[k]),
+				Note:  fmt.Sprintf("RLIMIT_NOFILE %d, %d fds open in the launcher", l, fds),
+				Extra: leaked})
+			k++
+		}
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(rows); err != nil {
 		die("%v", err)
@@ -716,8 +753,9 @@ func render(rows []row, pollerRow row, fdRows []row, costs []cost, starts []goSt
 	}
 
 	p("## Fd closing\n\n")
-	p("Launch (for ours: until ready or exec'd) with RLIMIT_NOFILE set to the limit (soft = hard) and\n")
-	p("%d fds open and inheritable in the launcher (100..999 and limit-1). \"daemon fds\" counts the fds\n", 901)
+	p("Launch (for ours: until ready or exec'd) with RLIMIT_NOFILE at the limit (at 1024 the soft limit, the hard\n")
+	p("one staying at the highest) and %d fds open and inheritable in the launcher (100..999 and limit-1); both\n", 901)
+	p("limits interleaved run by run in one process. \"daemon fds\" counts the fds\n")
 	p("above 2 left open in the daemon (ours keep its pidfile lock; the CLI's daemon is sleep(1)).\n\n")
 	p("| tool | RLIMIT_NOFILE | launch ms (min / med / max) | daemon fds > 2 |\n|---|---|---|---|\n")
 	for _, r := range fdRows {
