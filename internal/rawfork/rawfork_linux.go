@@ -89,12 +89,15 @@ type child struct {
 	ended       []byte  // its record prefix
 	status      int32   // the daemon's wait status
 	closeUnkept bool
-	digits      [24]byte
-	stxA        unix.Statx_t
-	stxB        unix.Statx_t
-	ids         [3]uint32
-	caps        [8]uint32 // capget header (2) and two data structs (3 each)
-	keep        [][]byte
+	// cloexecUnkept: the intermediate shares the launcher's fd table, so
+	// prepare added a close-on-exec step for what it would have closed.
+	cloexecUnkept bool
+	digits        [24]byte
+	stxA          unix.Statx_t
+	stxB          unix.Statx_t
+	ids           [3]uint32
+	caps          [8]uint32 // capget header (2) and two data structs (3 each)
+	keep          [][]byte
 }
 
 func (c *child) cstr(s string) (uintptr, error) {
@@ -152,17 +155,16 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 	c.flags2 = uintptr(syscall.SIGCHLD)
 	if vfork {
 		c.flags1 |= syscall.CLONE_VM | syscall.CLONE_VFORK
-		if forksAfterSetsidOnly(p) && (!o.CloseUnkept || marksCloexec(p)) {
+		if forksAfterSetsidOnly(p) {
 			// The intermediate only calls setsid, forks the daemon and
-			// exits, while this thread waits: it can use the launcher's
-			// fd table instead of a copy, when the daemon child marks
-			// what it must not keep close-on-exec before its exec (a
-			// bitmap operation). Closing them in a copied table instead
-			// walks every slot up to the highest open fd: +0.2-0.3 ms
-			// under a RLIMIT_NOFILE of 20,000. A plan that re-executes
-			// this program (the library) keeps closing them there: the
-			// Go daemon marks fds close-on-exec but never closes them.
+			// exits, while this thread waits: it uses the launcher's fd
+			// table instead of a copy, and the daemon child marks what
+			// it must not keep close-on-exec before its exec (a bitmap
+			// operation; see cloexecUnkept). Closing them in a copied
+			// table instead walks every slot up to the highest open fd:
+			// +0.2-0.4 ms under a RLIMIT_NOFILE of 20,000.
 			c.flags1 |= syscall.CLONE_FILES
+			c.cloexecUnkept = c.closeUnkept && !marksCloexec(p)
 			c.closeUnkept = false
 		}
 	}
@@ -305,6 +307,22 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 	}
 	slices.Sort(needed)
 	c.needed = slices.Compact(needed)
+	if c.cloexecUnkept {
+		// What the intermediate would have closed, the daemon child
+		// marks close-on-exec just before its exec: all but what it
+		// needs and the numbers it gave files (a plan that re-executes
+		// this program has no close-on-exec step of its own).
+		keep := slices.Clone(c.needed)
+		for _, op := range p.Ops {
+			if op.Kind == stages.OpDup {
+				keep = append(keep, uintptr(op.Num))
+			}
+		}
+		slices.Sort(keep)
+		last := len(c.ops) - 1
+		mark := rop{kind: stages.OpCloexec, keep: slices.Compact(keep), fail: c.ops[last].fail}
+		c.ops = slices.Insert(c.ops, last, mark)
+	}
 	return c, dups, nil
 }
 

@@ -157,6 +157,52 @@ func TestPlanShapesTheDaemon(t *testing.T) {
 	}
 }
 
+// A plan without a close-on-exec step of its own (the library's, which
+// re-executes the program) still gives the daemon none of the launcher's
+// inheritable fds but those it names, whichever way the intermediate
+// treats the launcher's fd table, and the launcher keeps them all.
+func TestPlanWithoutCloexecKeepsOnlyWhatItNames(t *testing.T) {
+	for _, vfork := range []bool{false, true} {
+		t.Run(fmt.Sprintf("vfork=%v", vfork), func(t *testing.T) {
+			dir := t.TempDir()
+			f := openOut(t, filepath.Join(dir, "out"))
+			inherited, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Close(inherited)
+			p := &stages.Plan{Ops: []stages.Op{
+				{Kind: stages.OpSetsid}, {Kind: stages.OpFork}, {Kind: stages.OpDup, File: f, Num: 1},
+				{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{"/bin/sleep"}, Argv: []string{"sleep", "60"}, Announce: true}},
+			}}
+			_, daemon := run(t, p, Options{Vfork: vfork, CloseUnkept: true})
+			t.Cleanup(func() { syscall.Kill(daemon, syscall.SIGKILL) })
+			if target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(inherited)); err != nil || target != dir {
+				t.Errorf("the launcher's fd %d after the launch: %q, %v; want %s still open", inherited, target, err, dir)
+			}
+			base := "/proc/" + strconv.Itoa(daemon) + "/fd/"
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				ents, _ := os.ReadDir(base)
+				var fds []string
+				for _, e := range ents {
+					fds = append(fds, e.Name())
+				}
+				if strings.Join(fds, " ") == "0 1 2" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the program has fds %v, want 0 1 2 (the launcher's fd %d must not reach it)", fds, inherited)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			if out, _ := os.Readlink(base + "1"); out != filepath.Join(dir, "out") {
+				t.Errorf("fd 1 is %q, want the planned output", out)
+			}
+		})
+	}
+}
+
 // A failed step is reported with its index in the plan and its errno, and
 // nothing after it runs.
 func TestFailureNamesTheStep(t *testing.T) {
