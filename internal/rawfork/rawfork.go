@@ -49,8 +49,10 @@ type Options struct {
 	// The first fork is then a plain fork (the launcher must not be
 	// suspended while the intermediate waits).
 	Waiter *os.File
-	// CloseUnkept makes the intermediate close every fd the plan does not
-	// use before the second fork, so the daemon's copy of the fd table is
-	// small (Config.CloseFDs).
+	// CloseUnkept keeps every fd the plan does not use from the daemon
+	// (Config.CloseFDs): an intermediate with its own fd table closes
+	// them before the second fork; one that shares the launcher's (with
+	// Vfork) leaves them, and the daemon child marks them close-on-exec
+	// before its exec.
 	CloseUnkept bool
 }

@@ -71,7 +71,7 @@ type rop struct {
 type child struct {
 	ops         []rop
 	pipe        uintptr
-	needed      []uintptr // fds the daemon needs; the intermediate closes the rest
+	needed      []uintptr // fds the daemon needs; the rest are closed or marked (CloseUnkept)
 	flags1      uintptr
 	flags2      uintptr
 	reset       bool
