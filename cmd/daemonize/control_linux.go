@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/blivet-go/blivet/internal/sys"
 )
 
 // holdsLock reports whether process pid owns the flock lock on path: one
@@ -17,7 +19,7 @@ import (
 // /proc/PID/fdinfo of that descriptor lists a FLOCK lock, which the kernel
 // shows only for the open file that owns it. A process that cannot be
 // inspected (another user's, without root) is a permission error; one
-// that is gone holds nothing.
+// that is gone (or a zombie) holds nothing.
 func holdsLock(pid int, path string) (bool, error) {
 	var want unix.Stat_t
 	if err := unix.Stat(path, &want); err != nil {
@@ -26,7 +28,10 @@ func holdsLock(pid int, path string) (bool, error) {
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+		// A process that has ended holds nothing, also while it waits to
+		// be reaped: its fd directory is then closed to everyone but root
+		// (a zombie has no memory to check ptrace access against).
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) || sys.Gone(pid) {
 			return false, nil
 		}
 		return false, fmt.Errorf("inspecting PID %d: %w", pid, err)
