@@ -25,6 +25,7 @@ import (
 	"github.com/blivet-go/blivet"
 	"github.com/blivet-go/blivet/blivettest"
 	"github.com/blivet-go/blivet/internal/exefile"
+	"github.com/blivet-go/blivet/internal/hostile"
 )
 
 // secOpts is the configuration a test hands to the "sec" helper.
@@ -175,48 +176,11 @@ func secWant(t *testing.T, r *blivettest.Run, code int, want ...string) {
 	}
 }
 
-// secDir is a test directory reachable by nobody, with "home" owned by
-// nobody (the service's own directory, where it can plant links) and a
-// root-only victim next to it. check fails the test if the victim's
-// content, owner or mode changed.
-func secDir(t *testing.T) (dir, home, victim string, check func()) {
+// secDir is hostile.New with the test directory writable by nobody too.
+func secDir(t *testing.T) (dir, home, victim string, untouched func()) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: the hostile-path tests need root (they drop to nobody for real)")
-	}
-	dir = t.TempDir()
-	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	home = filepath.Join(dir, "home")
-	if err := os.Mkdir(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(home, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
-	victim = filepath.Join(dir, "victim")
-	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var before unix.Stat_t
-	if err := unix.Stat(victim, &before); err != nil {
-		t.Fatal(err)
-	}
-	return dir, home, victim, func() {
-		t.Helper()
-		data, err := os.ReadFile(victim)
-		var now unix.Stat_t
-		serr := unix.Stat(victim, &now)
-		if err != nil || string(data) != "precious\n" || serr != nil ||
-			now.Uid != before.Uid || now.Gid != before.Gid || now.Mode != before.Mode {
-			t.Errorf("victim touched: content %q (%v), uid %d gid %d mode %o; was uid %d gid %d mode %o",
-				data, err, now.Uid, now.Gid, now.Mode, before.Uid, before.Gid, before.Mode)
-		}
-	}
+	sc := hostile.New(t, 0o777)
+	return sc.Dir, sc.Home, sc.Victim, sc.Untouched
 }
 
 // TestHostileOutputPath is the attack of issue 14 through the library:

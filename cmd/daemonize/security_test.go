@@ -14,43 +14,9 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-)
 
-func cliSecDir(t *testing.T) (home, victim string, untouched func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: the hostile-path tests need root (-u nobody)")
-	}
-	dir := t.TempDir()
-	home = filepath.Join(dir, "home")
-	if err := os.Mkdir(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(home, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	victim = filepath.Join(dir, "victim")
-	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var before unix.Stat_t
-	if err := unix.Stat(victim, &before); err != nil {
-		t.Fatal(err)
-	}
-	return home, victim, func() {
-		t.Helper()
-		data, err := os.ReadFile(victim)
-		var now unix.Stat_t
-		serr := unix.Stat(victim, &now)
-		if err != nil || string(data) != "precious\n" || serr != nil ||
-			now.Uid != before.Uid || now.Gid != before.Gid || now.Mode != before.Mode {
-			t.Errorf("victim touched: content %q (%v), uid %d gid %d mode %o", data, err, now.Uid, now.Gid, now.Mode)
-		}
-	}
-}
+	"github.com/blivet-go/blivet/internal/hostile"
+)
 
 func TestHostileOutputPathCLI(t *testing.T) {
 	for _, path := range []struct {
@@ -60,7 +26,8 @@ func TestHostileOutputPathCLI(t *testing.T) {
 		for _, plant := range []struct{ name, want string }{{"symlink", "a symbolic link"}, {"hardlink", "has 2 hard links"}} {
 			t.Run(path.name+"/"+plant.name, func(t *testing.T) {
 				t.Parallel()
-				home, victim, untouched := cliSecDir(t)
+				sc := hostile.New(t, 0o755)
+				home, victim, untouched := sc.Home, sc.Victim, sc.Untouched
 				log := filepath.Join(home, "log")
 				var err error
 				if plant.name == "symlink" {
