@@ -134,26 +134,6 @@ func init() {
 	})
 }
 
-// gone reports whether no task of pid is alive (the pid is gone, or every
-// thread of it has exited: a zombie holds no fd and no lock).
-func lifeGone(pid int) bool {
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return true
-	}
-	for _, e := range ents {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, e.Name()))
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X' {
-			return false
-		}
-	}
-	return true
-}
-
 func pidIn(t *testing.T, path string) int {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -260,7 +240,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 			t.Fatalf("upgrade %d: the pidfile still names PID %d", i+1, old)
 		}
 		pids = append(pids, next)
-		blivettest.Eventually(t, 10*time.Second, func() bool { return lifeGone(old) }, "generation %d still has live tasks after its upgrade", old)
+		blivettest.Eventually(t, 10*time.Second, func() bool { return blivettest.Gone(old) }, "generation %d still has live tasks after its upgrade", old)
 		// Some echoes went through the new generation before the next upgrade.
 		blivettest.Eventually(t, 10*time.Second, func() bool { return ok.Load() > before+5 }, "no echo after upgrade %d", i+1)
 	}
@@ -276,7 +256,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 		t.Fatalf("pidfile names %d, newest generation is %d", newest, pids[len(pids)-1])
 	}
 	for _, p := range pids[:len(pids)-1] {
-		if !lifeGone(p) {
+		if !blivettest.Gone(p) {
 			t.Errorf("old generation %d still has live tasks", p)
 		}
 	}
@@ -317,7 +297,7 @@ func TestUpgradeFailureKeepsOld(t *testing.T) {
 	if i := strings.Index(out, "(PID "); i >= 0 {
 		fmt.Sscanf(out[i:], "(PID %d)", &failedPID)
 	}
-	if failedPID <= 0 || !lifeGone(failedPID) {
+	if failedPID <= 0 || !blivettest.Gone(failedPID) {
 		t.Fatalf("failed generation %d: not identified or still alive (%q)", failedPID, out)
 	}
 	if got := pidIn(t, d.Pidfile); got != d.PID {
@@ -432,7 +412,7 @@ func TestUpgradeAfterDrop(t *testing.T) {
 	if err := echoOnce(addr, "as nobody"); err != nil {
 		t.Fatal(err)
 	}
-	blivettest.Eventually(t, 10*time.Second, func() bool { return lifeGone(d.PID) }, "old generation %d still alive", d.PID)
+	blivettest.Eventually(t, 10*time.Second, func() bool { return blivettest.Gone(d.PID) }, "old generation %d still alive", d.PID)
 
 	// WithUpgradeSignal: a failure is written to stderr, the daemon goes on.
 	if err := os.WriteFile(filepath.Join(dir, "fail-next"), nil, 0o644); err != nil {
@@ -452,7 +432,7 @@ func TestUpgradeAfterDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	blivettest.Eventually(t, 30*time.Second, func() bool { return pidIn(t, d.Pidfile) != next }, "SIGUSR2 did not upgrade")
-	blivettest.Eventually(t, 10*time.Second, func() bool { return lifeGone(next) }, "generation %d still alive", next)
+	blivettest.Eventually(t, 10*time.Second, func() bool { return blivettest.Gone(next) }, "generation %d still alive", next)
 	if err := echoOnce(addr, "after signal"); err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +485,7 @@ func TestUpgradeFailureModes(t *testing.T) {
 			if i := strings.Index(out, "(PID "); i >= 0 {
 				fmt.Sscanf(out[i:], "(PID %d)", &failed)
 			}
-			if failed <= 0 || !lifeGone(failed) {
+			if failed <= 0 || !blivettest.Gone(failed) {
 				t.Fatalf("failed generation %d not gone (%q)", failed, out)
 			}
 			if got := pidIn(t, d.Pidfile); got != d.PID {
@@ -600,7 +580,7 @@ func TestUpgradeWithSocketActivation(t *testing.T) {
 		if out := upgrade(t, d.Run.Dir, old); out != "0 <nil>" {
 			t.Fatalf("upgrade: %s", out)
 		}
-		blivettest.Eventually(t, 10*time.Second, func() bool { return lifeGone(old) }, "generation %d still alive", old)
+		blivettest.Eventually(t, 10*time.Second, func() bool { return blivettest.Gone(old) }, "generation %d still alive", old)
 		if err := echoOnce(addr, "activated"); err != nil {
 			t.Fatalf("after upgrade %d: %v", i+1, err)
 		}

@@ -97,7 +97,11 @@ func TestPidfileCloseAfterDrop(t *testing.T) {
 			if err != nil || perr != nil || !blivettest.Alive(pid) {
 				t.Fatalf("pidfile %q (%v): no live daemon", pidData, err)
 			}
-			if got := dpEuid(t, pid); got != nobody.Uid {
+			c, err := readCreds(fmt.Sprintf("/proc/%d/status", pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strconv.Itoa(c.UID[1]); got != nobody.Uid {
 				t.Fatalf("daemon %d runs as uid %s, want nobody's %s: the test proves nothing", pid, got, nobody.Uid)
 			}
 			if err := os.WriteFile(filepath.Join(r.Dir, "close"), nil, 0o644); err != nil {
@@ -127,20 +131,4 @@ func TestPidfileCloseAfterDrop(t *testing.T) {
 			}
 		})
 	}
-}
-
-// dpEuid is the effective uid of process pid, from /proc.
-func dpEuid(t *testing.T, pid int) string {
-	t.Helper()
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) == 5 && f[0] == "Uid:" {
-			return f[2]
-		}
-	}
-	t.Fatalf("no Uid line for %d", pid)
-	return ""
 }

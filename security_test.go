@@ -102,6 +102,9 @@ func init() {
 		if err := ctx.NotifyParent(); err != nil {
 			ctx.ReportError(err)
 		}
+		if o.WaitTrigger {
+			h.Report("notified", os.Getpid())
+		}
 		sleepForever()
 	})
 }
@@ -510,8 +513,9 @@ func TestExecutableReplacedBeforeReexec(t *testing.T) {
 	}
 }
 
-// TestLauncherStoppedDuringHandshake: the launcher is stopped for two
-// seconds while the daemon says ready, then continued: it still exits 0.
+// TestLauncherStoppedDuringHandshake: the launcher is stopped while the
+// daemon says ready, and stays stopped a while after; continued, it still
+// exits 0.
 func TestLauncherStoppedDuringHandshake(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -526,7 +530,14 @@ func TestLauncherStoppedDuringHandshake(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "trigger"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second) // the fault under test: two seconds stopped
+	// The daemon says ready while the launcher is stopped; the launcher
+	// stays stopped a while longer (the fault under test).
+	var notified int
+	r.Await("notified", &notified)
+	time.Sleep(500 * time.Millisecond)
+	if st := procState(cmd.Process.Pid); st != 'T' {
+		t.Fatalf("launcher state %q after the daemon said ready, want still stopped (T)", st)
+	}
 	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
@@ -549,29 +560,33 @@ func TestStalePidfileTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
-	for name, content := range map[string][]byte{
-		"garbage": []byte("not a pid\x00\xff\n"),
-		"huge":    []byte(strings.Repeat("9", 10<<20)),
-		"live":    []byte(strconv.Itoa(other.Process.Pid) + "\n"),
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			pid := filepath.Join(dir, "app.pid")
-			if err := os.WriteFile(pid, content, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			r := secLaunch(t, dir, secOpts{Pidfile: pid})
-			secWant(t, r, 0)
-			data, _ := os.ReadFile(pid)
-			p, err := strconv.Atoi(strings.TrimSuffix(string(data), "\n"))
-			if err != nil || !blivettest.Alive(p) || p == other.Process.Pid || len(data) > 12 {
-				t.Fatalf("pidfile holds %q (%d bytes), want the new daemon's PID only", data[:min(len(data), 40)], len(data))
-			}
-			r.Kill()
-			secNone(t, r)
-		})
-	}
+	// The parallel launches run in a group, so the checks of the other
+	// process below come after all of them.
+	t.Run("launches", func(t *testing.T) {
+		for name, content := range map[string][]byte{
+			"garbage": []byte("not a pid\x00\xff\n"),
+			"huge":    []byte(strings.Repeat("9", 10<<20)),
+			"live":    []byte(strconv.Itoa(other.Process.Pid) + "\n"),
+		} {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				pid := filepath.Join(dir, "app.pid")
+				if err := os.WriteFile(pid, content, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				r := secLaunch(t, dir, secOpts{Pidfile: pid})
+				secWant(t, r, 0)
+				data, _ := os.ReadFile(pid)
+				p, err := strconv.Atoi(strings.TrimSuffix(string(data), "\n"))
+				if err != nil || !blivettest.Alive(p) || p == other.Process.Pid || len(data) > 12 {
+					t.Fatalf("pidfile holds %q (%d bytes), want the new daemon's PID only", data[:min(len(data), 40)], len(data))
+				}
+				r.Kill()
+				secNone(t, r)
+			})
+		}
+	})
 	if st := procState(other.Process.Pid); st == 0 || st == 'Z' || st == 'T' {
 		t.Errorf("the process named in the stale pidfile changed state: %q", st)
 	}
@@ -629,7 +644,7 @@ func stopDaemon(pid int) error {
 		return err
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for !gone(pid) {
+	for !blivettest.Gone(pid) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			return fmt.Errorf("daemon %d still running 20s after SIGTERM", pid)
@@ -637,40 +652,6 @@ func stopDaemon(pid int) error {
 		time.Sleep(2 * time.Millisecond)
 	}
 	return nil
-}
-
-// gone reports whether every task of pid has ended: the pid is gone, or
-// only its zombie leader is left for init to reap (which may take a while).
-func gone(pid int) bool {
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil {
-		return true
-	}
-	st := procState(pid)
-	return st == 0 || (st == 'Z' && len(tasks) <= 1)
-}
-
-// withToken lists the live processes whose environment holds kv.
-func withToken(kv string) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil {
-			continue
-		}
-		for _, v := range strings.Split(string(data), "\x00") {
-			if v == kv && !gone(pid) {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
 }
 
 // TestLoadConcurrentLaunches: 200 launches at once, on 200 pidfiles, all
@@ -730,7 +711,7 @@ func TestLoadConcurrentLaunches(t *testing.T) {
 	wg.Wait()
 	left, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
 	t.Logf("stopped %d daemons in %v; pidfiles left: %d", n, time.Since(stopStart).Round(time.Millisecond), len(left))
-	if live := withToken(token); len(live) != 0 {
+	if live := blivettest.PIDsWithEnv(token); len(live) != 0 {
 		t.Errorf("processes of the launches still alive: %v", live)
 	}
 	if len(left) != 0 {
@@ -790,7 +771,7 @@ func TestLoadStartStopCycles(t *testing.T) {
 	}
 	runtime.GC()
 	fdsAfter := fdCount(t)
-	alive := len(withToken(token)) // by token: the PIDs themselves get reused
+	alive := len(blivettest.PIDsWithEnv(token)) // by token: the PIDs themselves get reused
 	files, _ := os.ReadDir(dir)
 	var names []string
 	for _, f := range files {

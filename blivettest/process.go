@@ -293,7 +293,7 @@ func (r *Run) Await(key string, v any) {
 }
 
 // PIDs returns the live processes of this run (found by their token).
-func (r *Run) PIDs() []int { return pidsWithEnv(envToken + "=" + r.token) }
+func (r *Run) PIDs() []int { return PIDsWithEnv(envToken + "=" + r.token) }
 
 // Kill sends SIGKILL to every live process of this run and waits until
 // they are gone. It runs automatically at the end of the test.
@@ -389,7 +389,13 @@ func environOf(pid int) []byte {
 	return nil
 }
 
-func pidsWithEnv(needle string) []int {
+// PIDsWithEnv returns the live processes (some thread still running)
+// whose environment holds kv ("NAME=value"), other than this one. The
+// environment is read through every thread: once the main thread of a
+// multithreaded program has exited, /proc/PID/environ is empty while the
+// others run on. A test that gives the processes it starts a token
+// variable finds them all with it, whatever their parents.
+func PIDsWithEnv(kv string) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -401,8 +407,8 @@ func pidsWithEnv(needle string) []int {
 			continue
 		}
 		data := environOf(pid)
-		for _, kv := range strings.Split(string(data), "\x00") {
-			if kv == needle {
+		for _, v := range strings.Split(string(data), "\x00") {
+			if v == kv {
 				if Alive(pid) {
 					out = append(out, pid)
 				}

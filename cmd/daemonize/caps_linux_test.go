@@ -4,26 +4,9 @@ package main
 
 import (
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 )
-
-// statusField returns a field of /proc/PID/status.
-func statusField(t *testing.T, pid int, field string) string {
-	t.Helper()
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return ""
-}
 
 // --cap keeps exactly the named capability across the drop to -u, in the
 // program's ambient set; without it the program has none. As non-root,
@@ -46,11 +29,11 @@ func TestCapKeepsOneCapability(t *testing.T) {
 	} {
 		r := daemonize(t, append(append([]string{"-u", "nobody"}, tc.args...), "/bin/sleep", "30")).expect(0)
 		pid := r.daemon()
-		if uid := statusField(t, pid, "Uid"); uid != "65534\t65534\t65534\t65534" {
+		if uid := status(t, pid, "Uid"); uid != "65534 65534 65534 65534" {
 			t.Errorf("%v: uids %q", tc.args, uid)
 		}
 		for _, f := range []string{"CapPrm", "CapEff", "CapAmb"} {
-			if got := statusField(t, pid, f); got != tc.caps {
+			if got := status(t, pid, f); got != tc.caps {
 				t.Errorf("%v: %s %s, want %s", tc.args, f, got, tc.caps)
 			}
 		}

@@ -156,38 +156,7 @@ func (r *launch) expect(code int) *launch {
 }
 
 // pids returns the live processes carrying this run's token.
-func (r *launch) pids() []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		data := taskEnviron(pid)
-		if slices.Contains(strings.Split(string(data), "\x00"), tokenVar+"="+r.token) && blivettest.Alive(pid) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-// taskEnviron returns the environment of pid. Once the main thread of a
-// multithreaded program has exited, /proc/PID/environ is empty while the
-// other threads run on: read it through one of them.
-func taskEnviron(pid int) []byte {
-	base := "/proc/" + strconv.Itoa(pid)
-	if data, err := os.ReadFile(base + "/environ"); err == nil && len(data) > 0 {
-		return data
-	}
-	tasks, _ := os.ReadDir(base + "/task")
-	for _, task := range tasks {
-		if data, err := os.ReadFile(base + "/task/" + task.Name() + "/environ"); err == nil && len(data) > 0 {
-			return data
-		}
-	}
-	return nil
-}
+func (r *launch) pids() []int { return blivettest.PIDsWithEnv(tokenVar + "=" + r.token) }
 
 // daemon waits for the one process left of the run (the program) and
 // returns its PID.
