@@ -65,17 +65,28 @@ func (p *pipeline) firstWith(is func(step) bool) int {
 // Final one first when every step up to a Final stage says (without side
 // effects) it can be planned, then one followed by a Go daemon.
 func (c *Context) planForms(i, stop int) []bool {
+	// First by type alone: the checks below may make system calls, and
+	// are worth it only when a Final stage can be reached at all.
+	end := -1
 	for j := i + 1; j < stop; j++ {
 		s := c.p.steps[j]
-		pc, check := s.stage.(stages.PlanChecker)
-		if _, ok := s.stage.(stages.Planner); !ok || s.hook != nil || (check && !pc.CanPlan(c.state, true)) {
+		if _, ok := s.stage.(stages.Planner); !ok || s.hook != nil {
 			break
 		}
 		if s.final {
-			return []bool{true, false}
+			end = j
+			break
 		}
 	}
-	return []bool{false}
+	for j := i + 1; j <= end; j++ {
+		if pc, ok := c.p.steps[j].stage.(stages.PlanChecker); ok && !pc.CanPlan(c.state, true) {
+			return []bool{false}
+		}
+	}
+	if end < 0 {
+		return []bool{false}
+	}
+	return []bool{true, false}
 }
 
 // abandon undoes a plan that is not run: its files closed, what its

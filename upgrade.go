@@ -55,13 +55,9 @@ var (
 )
 
 func init() {
-	v, ok := os.LookupEnv(envUpgrade)
-	if !ok {
-		return
+	if m, ok, err := wire.TakeUpgrade(); ok {
+		upTaken, upTakenErr = &m, err
 	}
-	os.Unsetenv(envUpgrade)
-	m, err := wire.DecodeUpgrade(v)
-	upTaken, upTakenErr = &m, err
 }
 
 // upgradeDropped reports whether this process is an upgrade's new

@@ -55,8 +55,7 @@ type cli struct {
 	readyFD    int           // --ready-fd N: wait for a newline on fd N (0: unset)
 	readyAfter time.Duration // --ready-after D: ready once still running after D (0: unset)
 
-	caps   []string      // --cap NAME: capabilities kept in the ambient set after -u
-	capOpt blivet.Option // capOption(caps), nil without --cap
+	caps []string // --cap NAME: capabilities kept in the ambient set after -u
 
 	// Control actions (control.go): no program is started.
 	status, stop bool
@@ -282,11 +281,6 @@ func (c *cli) checkCaps() error {
 	if len(c.caps) == 0 {
 		return usagef("--cap: no capability named")
 	}
-	opt, err := capOption(c.caps)
-	if err != nil {
-		return err
-	}
-	c.capOpt = opt
 	return nil
 }
 
@@ -380,8 +374,10 @@ func (c *cli) options(extra ...blivet.Option) []blivet.Option {
 	if c.timeout > 0 {
 		opts = append(opts, blivet.WithReadyTimeout(c.timeout))
 	}
-	if c.capOpt != nil {
-		opts = append(opts, c.capOpt)
+	if len(c.caps) > 0 {
+		// Kept in the ambient set across the drop to -u; the library
+		// validates the names.
+		opts = append(opts, blivet.WithAmbientCaps(c.caps...))
 	}
 	c.prog.Ready = blivet.Readiness{Notify: c.notify, FD: c.readyFD, After: c.readyAfter}
 	if c.verbose {

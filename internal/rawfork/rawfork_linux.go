@@ -89,15 +89,12 @@ type child struct {
 	ended       []byte  // its record prefix
 	status      int32   // the daemon's wait status
 	closeUnkept bool
-	// cloexecUnkept: the intermediate shares the launcher's fd table, so
-	// prepare added a close-on-exec step for what it would have closed.
-	cloexecUnkept bool
-	digits        [24]byte
-	stxA          unix.Statx_t
-	stxB          unix.Statx_t
-	ids           [3]uint32
-	caps          [8]uint32 // capget header (2) and two data structs (3 each)
-	keep          [][]byte
+	digits      [24]byte
+	stxA        unix.Statx_t
+	stxB        unix.Statx_t
+	ids         [3]uint32
+	caps        [8]uint32 // capget header (2) and two data structs (3 each)
+	keep        [][]byte
 }
 
 func (c *child) cstr(s string) (uintptr, error) {
@@ -152,6 +149,7 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 	cwd := unix.AT_FDCWD
 	c.cwd = uintptr(cwd)
 	c.flags1 = uintptr(syscall.SIGCHLD)
+	cloexecUnkept := false // the daemon child marks what the intermediate would close
 	c.flags2 = uintptr(syscall.SIGCHLD)
 	if vfork {
 		c.flags1 |= syscall.CLONE_VM | syscall.CLONE_VFORK
@@ -160,11 +158,11 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 			// exits, while this thread waits: it uses the launcher's fd
 			// table instead of a copy, and the daemon child marks what
 			// it must not keep close-on-exec before its exec (a bitmap
-			// operation; see cloexecUnkept). Closing them in a copied
+			// operation; see the end of prepare). Closing them in a copied
 			// table instead walks every slot up to the highest open fd:
 			// +0.2-0.4 ms under a RLIMIT_NOFILE of 20,000.
 			c.flags1 |= syscall.CLONE_FILES
-			c.cloexecUnkept = c.closeUnkept && !marksCloexec(p)
+			cloexecUnkept = c.closeUnkept && !marksCloexec(p)
 			c.closeUnkept = false
 		}
 	}
@@ -307,7 +305,7 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 	}
 	slices.Sort(needed)
 	c.needed = slices.Compact(needed)
-	if c.cloexecUnkept {
+	if cloexecUnkept {
 		// What the intermediate would have closed, the daemon child
 		// marks close-on-exec just before its exec: all but what it
 		// needs and the numbers it gave files (a plan that re-executes

@@ -297,6 +297,7 @@ func closePassed(s *stages.State) {
 	for _, f := range s.PassFDs {
 		f.Close()
 	}
+	s.PassFDs = nil
 }
 
 // Layout returns the child's fd table: 0-2 from std, every kept fd at its

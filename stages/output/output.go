@@ -97,8 +97,11 @@ func (*Stage) CanPlan(s *stages.State, final bool) bool {
 	if !final {
 		return false
 	}
-	for _, path := range []string{s.Config.Stdout, s.Config.Stderr} {
-		if st, err := os.Stat(path); path != "" && err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+	for i, path := range []string{s.Config.Stdout, s.Config.Stderr} {
+		if path == "" || (i == 1 && path == s.Config.Stdout) {
+			continue
+		}
+		if st, err := os.Stat(path); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
 			return false
 		}
 	}

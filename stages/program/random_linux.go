@@ -1,10 +1,6 @@
 package program
 
-import (
-	"time"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // randomBytes fills b from getrandom(2), falling back to the clock.
 func randomBytes(b []byte) {
@@ -12,11 +8,4 @@ func randomBytes(b []byte) {
 		return
 	}
 	clockBytes(b)
-}
-
-func clockBytes(b []byte) {
-	v := uint64(time.Now().UnixNano())
-	for i := range b {
-		b[i] = byte(v >> (8 * (i % 8)))
-	}
 }

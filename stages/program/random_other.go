@@ -2,10 +2,7 @@
 
 package program
 
-import (
-	"os"
-	"time"
-)
+import "os"
 
 // randomBytes fills b from /dev/urandom, falling back to the clock.
 func randomBytes(b []byte) {
@@ -15,8 +12,5 @@ func randomBytes(b []byte) {
 			return
 		}
 	}
-	v := uint64(time.Now().UnixNano())
-	for i := range b {
-		b[i] = byte(v >> (8 * (i % 8)))
-	}
+	clockBytes(b)
 }
