@@ -81,14 +81,9 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 		}
 		p.Add(stages.Op{Kind: stages.OpKeepOpen, File: lock})
 		if lockPath != c.Pidfile {
-			s.ChownPaths = append(s.ChownPaths, lockPath)
-			if c.DropConfigured() {
-				nfd, err := unix.FcntlInt(lock.Fd(), unix.F_DUPFD_CLOEXEC, 3)
-				if err != nil {
-					closeAll()
-					return cantCreate(os.NewSyscallError("fcntl", err))
-				}
-				s.ChownFiles = append(s.ChownFiles, os.NewFile(uintptr(nfd), lockPath))
+			if err := s.HandOver(lockPath, lock); err != nil {
+				closeAll()
+				return cantCreate(err)
 			}
 		}
 	}

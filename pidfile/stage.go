@@ -82,13 +82,15 @@ func (*Stage) Run(s *stages.State) error {
 		s.LockFile = lock.File()
 		s.OwnFDs = append(s.OwnFDs, int(s.LockFile.Fd()))
 		if lockPath != c.Pidfile {
-			s.ChownPaths = append(s.ChownPaths, lockPath)
-			if c.DropConfigured() {
-				// The drop hands over the file locked here, through a
-				// descriptor of its own (closing that copy keeps the lock).
-				if fd, err := unix.FcntlInt(s.LockFile.Fd(), unix.F_DUPFD_CLOEXEC, 0); err == nil {
-					s.ChownFiles = append(s.ChownFiles, os.NewFile(uintptr(fd), lock.Path()))
+			// The drop hands over the file locked here, through a
+			// descriptor of its own (closing that copy keeps the lock).
+			if err := s.HandOver(lockPath, s.LockFile); err != nil {
+				if written != nil {
+					_ = written.Remove()
 				}
+				_ = lock.Unlock()
+				s.LockFile = nil
+				return stages.Wrap("pidfile", stages.ExitCantCreate, err)
 			}
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"go.uber.org/multierr"
 )
 
@@ -286,6 +288,23 @@ func (s *State) PrivilegesPending() bool { return s.Config.DropConfigured() && !
 // CloseChownFiles closes State.ChownFiles and forgets them. The privilege
 // drop calls it once the files were handed over (or not); a stage that
 // replaces privdrop should call it too.
+// HandOver records f, open and checked at path, as a file the privilege
+// drop hands to the target user: its path in ChownPaths and, when a drop
+// is configured, a close-on-exec copy of its descriptor (above 2) in
+// ChownFiles, which the drop closes. The caller keeps f.
+func (s *State) HandOver(path string, f *os.File) error {
+	s.ChownPaths = append(s.ChownPaths, path)
+	if !s.Config.DropConfigured() {
+		return nil
+	}
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	s.ChownFiles = append(s.ChownFiles, os.NewFile(uintptr(fd), path))
+	return nil
+}
+
 func (s *State) CloseChownFiles() {
 	for _, f := range s.ChownFiles {
 		_ = f.Close()

@@ -72,15 +72,8 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && !s.Config.Append {
 				truncates = append(truncates, f)
 			}
-			s.ChownPaths = append(s.ChownPaths, path)
-			if s.Config.DropConfigured() {
-				// The privilege drop hands the checked file over through
-				// its own copy of the descriptor, and closes that.
-				nfd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
-				if err != nil {
-					return stages.Wrap(Name, stages.ExitCantCreate, os.NewSyscallError("fcntl", err))
-				}
-				s.ChownFiles = append(s.ChownFiles, os.NewFile(uintptr(nfd), path))
+			if err := s.HandOver(path, f); err != nil {
+				return stages.Wrap(Name, stages.ExitCantCreate, err)
 			}
 		}
 		p.Add(stages.Op{Kind: stages.OpDup, File: f, Num: i + 1})
