@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/blivet-go/blivet/stages"
 )
 
@@ -121,8 +119,7 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 // the pidfile, and a recorded path without a descriptor (declined: the Go
 // stage reopens those).
 func planChown(s *stages.State, p *stages.Plan, files []*os.File, t Target) error {
-	var pid unix.Stat_t
-	havePid := s.Config.Pidfile != "" && unix.Stat(s.Config.Pidfile, &pid) == nil
+	check := notPidfile(s, t)
 	have := map[string]bool{}
 	for _, f := range files {
 		have[filepath.Clean(f.Name())] = true
@@ -139,12 +136,8 @@ func planChown(s *stages.State, p *stages.Plan, files []*os.File, t Target) erro
 			continue
 		}
 		done[path] = true
-		var st unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", path, t, &os.PathError{Op: "fstat", Path: path, Err: err})
-		}
-		if havePid && st.Dev == pid.Dev && st.Ino == pid.Ino {
-			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", path, t, errIsPidfile)
+		if err := check(int(f.Fd()), path); err != nil {
+			return err
 		}
 		p.Add(stages.Op{Kind: stages.OpChown, File: f, Cred: stages.Cred{UID: t.UID, GID: t.GID},
 			Explain: func(errno syscall.Errno) error {

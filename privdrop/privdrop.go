@@ -207,18 +207,30 @@ func Chown(s *stages.State) error {
 	return chownAll(s, t)
 }
 
-func chownAll(s *stages.State, t Target) error {
-	defer s.CloseChownFiles()
+// notPidfile returns the check both forms of the hand-over make on each
+// descriptor before it changes owner: it must not be the pidfile (73).
+func notPidfile(s *stages.State, t Target) func(fd int, path string) error {
 	var pid unix.Stat_t
 	havePid := s.Config.Pidfile != "" && unix.Stat(s.Config.Pidfile, &pid) == nil
-	done := map[string]bool{}
-	hand := func(fd int, p string) error {
+	return func(fd int, path string) error {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
-			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", p, t, &os.PathError{Op: "fstat", Path: p, Err: err})
+			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", path, t, &os.PathError{Op: "fstat", Path: path, Err: err})
 		}
 		if havePid && st.Dev == pid.Dev && st.Ino == pid.Ino {
-			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", p, t, errIsPidfile)
+			return stages.Errorf(stageName, stages.ExitCantCreate, "handing %s to %s: %w", path, t, errIsPidfile)
+		}
+		return nil
+	}
+}
+
+func chownAll(s *stages.State, t Target) error {
+	defer s.CloseChownFiles()
+	check := notPidfile(s, t)
+	done := map[string]bool{}
+	hand := func(fd int, p string) error {
+		if err := check(fd, p); err != nil {
+			return err
 		}
 		_, err := safefile.Chown(fd, p, t.UID, t.GID, stageName)
 		return err
