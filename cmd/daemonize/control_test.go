@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,6 +208,12 @@ func TestStopKillsAfterTimeout(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "d.pid")
 	run := daemonize(t, []string{"-p", pidfile, "/bin/sh", "-c", `trap "" TERM; while :; do sleep 1; done`}).expect(0)
 	pid := procOf(t, pidfile)
+	// daemonize returns once the shell is exec'd, maybe before it has
+	// run its trap: wait until it ignores SIGTERM.
+	blivettest.Eventually(t, 10*time.Second, func() bool {
+		mask, err := strconv.ParseUint(status(t, pid, "SigIgn"), 16, 64)
+		return err == nil && mask&(1<<(syscall.SIGTERM-1)) != 0
+	}, "PID %d never ignored SIGTERM", pid)
 	start := time.Now()
 	r := daemonize(t, []string{"--stop", "--timeout", "300ms", "-v", "-p", pidfile}).expect(0)
 	if took := time.Since(start); took < 300*time.Millisecond {
