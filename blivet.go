@@ -169,6 +169,7 @@ func Daemonize(opts ...Option) (*Context, error) {
 		// process is the daemon.
 		st.Role = RoleDaemon
 	}
+	resolveLaunchExe() // this process is the daemon: for Upgrade (upgrade.go)
 	ctx.watchSignals(c)
 	return ctx, nil
 }

@@ -100,7 +100,10 @@ func (c *Context) plan(i, stop int) (*stages.Plan, int) {
 	}
 	st := c.state
 	for _, final := range c.planForms(i, stop) {
-		p := &stages.Plan{Env: wire.Environ(os.Environ(), nil), KeepFDs: st.KeepFDs, Final: final}
+		env := wire.Environ(os.Environ(), nil) // stages edit it in place
+		// Room for a whole plan at once: an Op is large, and growing
+		// the slice step by step costs fresh heap before the fork.
+		p := &stages.Plan{Env: env, KeepFDs: st.KeepFDs, Final: final, Ops: make([]stages.Op, 0, planRoom)}
 		paths, files := len(st.ChownPaths), len(st.ChownFiles) // undone with an abandoned plan
 		n, dropPlanned := 0, false
 		for j := i + 1; j < stop; j, n = j+1, n+1 {
@@ -130,6 +133,10 @@ func (c *Context) plan(i, stop int) (*stages.Plan, int) {
 	}
 	return nil, 0
 }
+
+// planRoom is the capacity a plan's steps start with: the CLI's longest
+// plan (a drop, a shell, every output) has 16 steps.
+const planRoom = 16
 
 // runPlanned runs the Launcher at step i with plan p covering n steps.
 func (c *Context) runPlanned(i int, p *stages.Plan, n int) error {

@@ -37,11 +37,22 @@ import (
 
 const envUpgrade = wire.UpgradeEnvKey
 
-// launchExe is the program's executable as resolved when this process
-// started: Upgrade starts the file now at that path, so a new build
-// installed there (by rename or copy) is picked up, even if the running
-// binary was moved away.
-var launchExe, launchExeErr = os.Executable()
+// launchExe is the program's executable as resolved when Daemonize
+// returned the daemon's Context (early in its life, before any upgrade):
+// Upgrade starts the file now at that path, so a new build installed
+// there (by rename or copy) is picked up, even if the running binary was
+// moved away. Launchers and the daemonize command never upgrade, so they
+// do not pay for resolving it.
+var (
+	launchExeOnce sync.Once
+	launchExe     string
+	launchExeErr  error
+)
+
+// resolveLaunchExe sets launchExe once.
+func resolveLaunchExe() {
+	launchExeOnce.Do(func() { launchExe, launchExeErr = os.Executable() })
+}
 
 // upgradeMarker is what a generation hands to its successor (encoded by
 // internal/wire, as every handover is).
@@ -253,6 +264,7 @@ func (c *Context) startSuccessor() (int, *os.File, error) {
 	}
 	c.mu.Unlock()
 
+	resolveLaunchExe() // normally done by Daemonize already
 	if launchExeErr != nil {
 		return 0, nil, stages.Wrap("upgrade", ExitOSErr, launchExeErr)
 	}

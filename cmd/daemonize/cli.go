@@ -75,33 +75,33 @@ type flagValues struct {
 // newFlagSet declares every option into c and v. Keep it in step with
 // the man page (docs/daemonize.1) and helpText.
 func newFlagSet(c *cli, v *flagValues) *flagSet {
-	fs := &flagSet{}
 	c.dir = "/"
 	v.umask = "022"
-	fs.str(&c.pidfile, "pidfile", 'p')
-	fs.str(&c.lockfile, "lock", 'l')
-	fs.boolean(&c.noLock, "no-lock", 0)
-	fs.str(&c.dir, "chdir", 'c')
-	fs.str(&v.umask, "umask", 'm')
-	fs.str(&c.stdout, "stdout", 'o')
-	fs.str(&c.stderr, "stderr", 'e')
-	fs.boolean(&c.appendOut, "append", 'a')
-	fs.list(&c.env, "env", 'E', false) // values kept whole: commas are not separators
-	fs.str(&c.user, "user", 'u')
-	fs.str(&c.group, "group", 'g')
-	fs.list(&c.caps, "cap", 0, true) // repeatable, or comma-separated
-	fs.boolean(&c.foreground, "foreground", 'f')
-	fs.boolean(&c.verbose, "verbose", 'v')
-	fs.duration(&c.timeout, "timeout", 0)
-	fs.boolean(&c.notify, "notify", 0)
-	fs.decimal(&v.readyFD, "ready-fd", 0)
-	fs.duration(&c.readyAfter, "ready-after", 0)
-	fs.boolean(&c.status, "status", 0)
-	fs.boolean(&c.stop, "stop", 0)
-	fs.str(&v.signal, "signal", 0)
-	fs.boolean(&c.help, "help", 'h')
-	fs.boolean(&c.version, "version", 0)
-	return fs
+	return &flagSet{options: []option{
+		{long: "pidfile", short: 'p', str: &c.pidfile},
+		{long: "lock", short: 'l', str: &c.lockfile},
+		{long: "no-lock", boolean: &c.noLock},
+		{long: "chdir", short: 'c', str: &c.dir},
+		{long: "umask", short: 'm', str: &v.umask},
+		{long: "stdout", short: 'o', str: &c.stdout},
+		{long: "stderr", short: 'e', str: &c.stderr},
+		{long: "append", short: 'a', boolean: &c.appendOut},
+		{long: "env", short: 'E', list: &c.env}, // values kept whole: commas are not separators
+		{long: "user", short: 'u', str: &c.user},
+		{long: "group", short: 'g', str: &c.group},
+		{long: "cap", list: &c.caps, split: true}, // repeatable, or comma-separated
+		{long: "foreground", short: 'f', boolean: &c.foreground},
+		{long: "verbose", short: 'v', boolean: &c.verbose},
+		{long: "timeout", duration: &c.timeout},
+		{long: "notify", boolean: &c.notify},
+		{long: "ready-fd", decimal: &v.readyFD},
+		{long: "ready-after", duration: &c.readyAfter},
+		{long: "status", boolean: &c.status},
+		{long: "stop", boolean: &c.stop},
+		{long: "signal", str: &v.signal},
+		{long: "help", short: 'h', boolean: &c.help},
+		{long: "version", boolean: &c.version},
+	}}
 }
 
 // parseArgs parses the command line (without argv[0]). Every error it

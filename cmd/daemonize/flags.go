@@ -21,14 +21,20 @@ import (
 // runtime.Caller, which cost 0.29 ms of every launch (15 % of a whole Go
 // start and exec on the bench machine).
 
-// option is one declared option.
+// option is one declared option: its names and where its value goes.
+// Exactly one target is set; the option set is one table (no closure or
+// allocation per option: the launch pays for every one).
 type option struct {
 	long  string
 	short rune // 0: long only
-	// Exactly one of setBool and set is non-nil.
-	setBool func(bool)
-	set     func(string) error
-	seen    bool
+	seen  bool
+
+	boolean  *bool
+	str      *string
+	list     *[]string
+	split    bool // list: each argument is also a comma-separated list
+	duration *time.Duration
+	decimal  *int
 }
 
 // name returns how the option is shown in messages: -p/--pidfile.
@@ -39,54 +45,23 @@ func (o *option) name() string {
 	return "-" + string(o.short) + "/--" + o.long
 }
 
-// flagSet is the option set of one command line.
-type flagSet struct {
-	options []*option
-	given   []*option // each option given, once, in command-line order
-	rest    []string  // the program and its arguments
-}
-
-func (fs *flagSet) add(o *option) { fs.options = append(fs.options, o) }
-
-// boolean declares a flag.
-func (fs *flagSet) boolean(p *bool, long string, short rune) {
-	fs.add(&option{long: long, short: short, setBool: func(v bool) { *p = v }})
-}
-
-// str declares an option with a string argument; the last one given wins.
-func (fs *flagSet) str(p *string, long string, short rune) {
-	fs.add(&option{long: long, short: short, set: func(v string) error { *p = v; return nil }})
-}
-
-// list declares a repeatable option. With split, each argument is also a
-// comma-separated list (--cap a,b); without, it is one element (-E A=1,2).
-func (fs *flagSet) list(p *[]string, long string, short rune, split bool) {
-	fs.add(&option{long: long, short: short, set: func(v string) error {
-		if split {
-			*p = append(*p, strings.Split(v, ",")...)
-		} else {
-			*p = append(*p, v)
-		}
-		return nil
-	}})
-}
-
-// duration declares an option with a time.ParseDuration argument.
-func (fs *flagSet) duration(p *time.Duration, long string, short rune) {
-	fs.add(&option{long: long, short: short, set: func(v string) error {
+// set stores the argument v of an option that takes one.
+func (o *option) set(v string) error {
+	switch {
+	case o.str != nil:
+		*o.str = v
+	case o.list != nil && o.split:
+		*o.list = append(*o.list, strings.Split(v, ",")...)
+	case o.list != nil:
+		*o.list = append(*o.list, v)
+	case o.duration != nil:
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return errors.New("not a duration (such as 500ms, 10s or 1m30s)")
 		}
-		*p = d
-		return nil
-	}})
-}
-
-// decimal declares an option with a base-10 int argument (--ready-fd 010
-// is 10).
-func (fs *flagSet) decimal(p *int, long string, short rune) {
-	fs.add(&option{long: long, short: short, set: func(v string) error {
+		*o.duration = d
+	case o.decimal != nil:
+		// Base 10: --ready-fd 010 is 10.
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			if errors.Is(err, strconv.ErrRange) {
@@ -94,24 +69,31 @@ func (fs *flagSet) decimal(p *int, long string, short rune) {
 			}
 			return errors.New("not a decimal number")
 		}
-		*p = n
-		return nil
-	}})
+		*o.decimal = n
+	}
+	return nil
+}
+
+// flagSet is the option set of one command line.
+type flagSet struct {
+	options []option
+	given   []*option // each option given, once, in command-line order
+	rest    []string  // the program and its arguments
 }
 
 func (fs *flagSet) byLong(name string) *option {
-	for _, o := range fs.options {
-		if o.long == name {
-			return o
+	for i := range fs.options {
+		if fs.options[i].long == name {
+			return &fs.options[i]
 		}
 	}
 	return nil
 }
 
 func (fs *flagSet) byShort(r rune) *option {
-	for _, o := range fs.options {
-		if o.short == r && r != 0 {
-			return o
+	for i := range fs.options {
+		if fs.options[i].short == r && r != 0 {
+			return &fs.options[i]
 		}
 	}
 	return nil
@@ -154,7 +136,7 @@ func (fs *flagSet) parse(args []string) error {
 			if o == nil {
 				return usagef("unknown option --%s", name)
 			}
-			if o.setBool != nil {
+			if o.boolean != nil {
 				v := true
 				if hasValue {
 					b, ok := parseBool(value)
@@ -163,7 +145,7 @@ func (fs *flagSet) parse(args []string) error {
 					}
 					v = b
 				}
-				o.setBool(v)
+				*o.boolean = v
 				fs.mark(o)
 				continue
 			}
@@ -191,8 +173,8 @@ func (fs *flagSet) parse(args []string) error {
 				}
 				return usagef("unknown option -%c", r)
 			}
-			if o.setBool != nil {
-				o.setBool(true)
+			if o.boolean != nil {
+				*o.boolean = true
 				fs.mark(o)
 				continue
 			}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -94,16 +95,55 @@ type child struct {
 	stxB        unix.Statx_t
 	ids         [3]uint32
 	caps        [8]uint32 // capget header (2) and two data structs (3 each)
-	keep        [][]byte
+	keep        [][]byte  // the string arena's chunks
+	arena       []byte    // the chunk being filled
 }
 
+// cstr copies s, NUL-terminated, into the child's string arena and
+// returns its address. The arena grows by chunks that are never moved
+// (earlier addresses stay valid), so a plan's paths, arguments and
+// environment take one or two allocations instead of one each: the
+// launch pays for every fresh heap span before the fork.
 func (c *child) cstr(s string) (uintptr, error) {
-	b, err := syscall.ByteSliceFromString(s)
-	if err != nil {
-		return 0, err
+	if strings.IndexByte(s, 0) >= 0 {
+		return 0, syscall.EINVAL
 	}
-	c.keep = append(c.keep, b)
-	return uintptr(unsafe.Pointer(&b[0])), nil
+	if len(s)+1 > cap(c.arena)-len(c.arena) {
+		c.grow(len(s) + 1)
+	}
+	at := len(c.arena)
+	c.arena = append(c.arena, s...)
+	c.arena = append(c.arena, 0)
+	return uintptr(unsafe.Pointer(&c.arena[at])), nil
+}
+
+// grow starts a new arena chunk with room for at least n bytes.
+func (c *child) grow(n int) {
+	c.arena = make([]byte, 0, max(n, 1<<10))
+	c.keep = append(c.keep, c.arena[:cap(c.arena)])
+}
+
+// stringBytes is the arena room the strings of p's steps take.
+func stringBytes(p *stages.Plan) int {
+	n := 0
+	add := func(ss ...string) {
+		for _, s := range ss {
+			n += len(s) + 1
+		}
+	}
+	for _, op := range p.Ops {
+		add(op.Path)
+		if op.Kind == stages.OpExec {
+			add(op.Exec.Candidates...)
+			add(op.Exec.Argv...)
+			add(op.Exec.Env...)
+			add(op.Exec.Shell, "")
+			if len(op.Exec.Argv) > 1 {
+				add(op.Exec.Argv[1:]...)
+			}
+		}
+	}
+	return n
 }
 
 func (c *child) cstrs(ss []string) ([]uintptr, error) {
@@ -146,6 +186,8 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 		ended:  []byte(wire.Version + " ended status="),
 		pidRec: []byte(wire.Version + " pid "), exec: wire.Encode(wire.Record{Kind: wire.KindExec}),
 		nl: []byte("\n"), empty: []byte{0}}
+	c.ops = make([]rop, 0, len(p.Ops)+1) // +1: a close-on-exec step may be added
+	c.grow(stringBytes(p))
 	cwd := unix.AT_FDCWD
 	c.cwd = uintptr(cwd)
 	c.flags1 = uintptr(syscall.SIGCHLD)
