@@ -18,7 +18,6 @@ package listen
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -46,9 +45,9 @@ func (*Stage) Name() string { return stageName }
 
 // Addr is a parsed listener address.
 type Addr struct {
-	Family    int        // unix.AF_INET, AF_INET6 or AF_UNIX
-	Type      int        // unix.SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
-	IP        netip.Addr // the host; invalid for every address
+	Family    int // unix.AF_INET, AF_INET6 or AF_UNIX
+	Type      int // unix.SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
+	IP        IP  // the host (IPv6 unspecified for every address, with DualStack)
 	Port      int
 	Path      string // unix socket path; "@name" is abstract
 	DualStack bool   // "tcp"/"udp" with every address: IPv6 socket accepting IPv4 too
@@ -113,20 +112,20 @@ func Parse(network, address string) (Addr, error) {
 	case "":
 		switch v {
 		case '4':
-			a.IP = netip.IPv4Unspecified()
+			a.IP = IPv4(0, 0, 0, 0)
 		case '6':
-			a.IP = netip.IPv6Unspecified()
+			a.IP = IPv6([16]byte{})
 		default:
-			a.IP, a.DualStack = netip.IPv6Unspecified(), true
+			a.IP, a.DualStack = IPv6([16]byte{}), true
 		}
 	case "localhost":
-		a.IP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		a.IP = IPv4(127, 0, 0, 1)
 		if v == '6' {
-			a.IP = netip.IPv6Loopback()
+			a.IP = IPv6([16]byte{15: 1})
 		}
 	default:
-		ip, err := netip.ParseAddr(host)
-		if err != nil || ip.Zone() != "" {
+		ip, ok := ParseIP(host)
+		if !ok {
 			return a, fmt.Errorf("address %q: host must be an IP address (no zone), \"localhost\" or empty", address)
 		}
 		a.IP = ip.Unmap()
@@ -243,7 +242,7 @@ func bind(a Addr) (int, error) {
 	}
 	syscall.ForkLock.RUnlock()
 	if err != nil && a.DualStack && (errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EPROTONOSUPPORT)) {
-		a.Family, a.IP, a.DualStack = unix.AF_INET, netip.IPv4Unspecified(), false
+		a.Family, a.IP, a.DualStack = unix.AF_INET, IPv4(0, 0, 0, 0), false
 		return bind(a)
 	}
 	if err != nil {
