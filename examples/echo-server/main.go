@@ -198,9 +198,9 @@ func upgradeDaemon(pidPath string) int {
 }
 
 // stopDaemon sends SIGTERM to the PID in the pidfile and waits for the
-// effect that matters: the lock released, which happens only once every
-// thread of the daemon has ended (the daemon removes its pidfile on
-// SIGTERM first).
+// effects that matter: the lock released and every thread of the daemon
+// ended (the daemon removes its pidfile on SIGTERM first, and may release
+// its lock before its last thread has exited).
 func stopDaemon(pidPath string) int {
 	if data, err := os.ReadFile(pidPath); err == nil && strings.TrimSpace(string(data)) == "" {
 		// Close empties the pidfile when it may not remove it (after -user).
@@ -211,12 +211,17 @@ func stopDaemon(pidPath string) int {
 	if code != 0 {
 		return code
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+	p, err := openProcess(pid)
+	if err == nil {
+		defer p.close()
+		err = p.signal(syscall.SIGTERM)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "echo-server: pid %d: %v\n", pid, err)
 		return 1
 	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if st, err := pidfile.Probe(pidPath); err == nil && !st.Held {
+		if st, err := pidfile.Probe(pidPath); err == nil && !st.Held && p.ended() {
 			fmt.Printf("stopped pid %d\n", pid)
 			return 0
 		}
