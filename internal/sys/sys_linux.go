@@ -164,33 +164,107 @@ func Dup2(oldfd, newfd int) error { return unix.Dup3(oldfd, newfd, 0) }
 // all end; an unreaped zombie holds nothing). It reads
 // /proc/PID/task/*/stat; without /proc it falls back to kill(pid, 0),
 // which cannot tell a zombie from a live process.
+//
+// A scan that is not conclusive is repeated: during an execve from a
+// thread other than the leader, the leader turns zombie and the executing
+// thread takes its ID in place, and for an instant /proc can list no
+// thread, the zombie leader alone, or a thread being released (X), or
+// miss the directory. So an exec is never taken for an end: a process
+// counts as ended when two scans in a row find only zombies (and the
+// kernel's thread count agrees) or no directory. A process that stays
+// inconclusive is reported as not gone (callers poll).
 func Gone(pid int) bool {
 	if pid <= 0 {
 		return true
 	}
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	ents, err := os.ReadDir(dir)
+	dir := "/proc/" + strconv.Itoa(pid)
+	gone, missing := 0, 0
+	for scan := 0; scan < 8; scan++ {
+		switch goneScan(dir, pid) {
+		case scanLive:
+			return false
+		case scanGone:
+			missing = 0
+			if gone++; gone == 2 {
+				return true
+			}
+		case scanMissing:
+			gone = 0
+			if missing++; missing == 2 {
+				return true // gone, and reaped
+			}
+		default:
+			gone, missing = 0, 0
+		}
+	}
+	return false
+}
+
+type scanResult int
+
+const (
+	scanLive    scanResult = iota
+	scanGone               // zombies only, and the kernel counts no other thread
+	scanUnsure             // in the middle of a change: scan again
+	scanMissing            // no such process directory
+)
+
+// goneScan reads the threads' states once.
+func goneScan(dir string, pid int) scanResult {
+	ents, err := os.ReadDir(dir + "/task")
 	if err != nil {
 		if _, serr := os.Stat("/proc/self/task"); serr != nil {
-			err := syscall.Kill(pid, 0)
-			return err != nil && err != syscall.EPERM
+			// No /proc: kill(2) cannot tell a zombie from a live process.
+			if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
+				return scanGone
+			}
+			return scanLive
 		}
-		return true // gone, and reaped
+		return scanMissing
 	}
+	if len(ents) == 0 {
+		return scanUnsure
+	}
+	result := scanGone
 	for _, e := range ents {
-		data, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
+		data, err := os.ReadFile(dir + "/task/" + e.Name() + "/stat")
 		if err != nil {
-			continue // that thread has just been released
+			result = scanUnsure // released since the listing
+			continue
 		}
 		// The state follows the command name, in parentheses, which may
 		// itself contain ") ".
 		if i := strings.LastIndexByte(string(data), ')'); i >= 0 && i+2 < len(data) {
-			if st := data[i+2]; st != 'Z' && st != 'X' && st != 'x' {
-				return false
+			switch data[i+2] {
+			case 'Z': // a zombie holds nothing
+			case 'X', 'x':
+				result = scanUnsure // being released
+			default:
+				return scanLive
 			}
 		}
 	}
-	return true
+	if result == scanGone {
+		// Zombies only: unless a thread the listing missed still counts.
+		if n, err := statusField(dir+"/status", "Threads"); err != nil || n > len(ents) {
+			return scanUnsure
+		}
+	}
+	return result
+}
+
+// statusField returns the decimal value of field in a /proc status file.
+func statusField(path, field string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, &os.PathError{Op: "read " + field, Path: path, Err: syscall.ENOENT}
 }
 
 func pipe(p *[2]int) error { return unix.Pipe2(p[:], unix.O_CLOEXEC) }
