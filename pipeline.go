@@ -134,8 +134,9 @@ func (c *Context) plan(i, stop int) (*stages.Plan, int) {
 	return nil, 0
 }
 
-// planRoom is the capacity a plan's steps start with: the CLI's longest
-// plan (a drop, a shell, every output) has 16 steps.
+// planRoom is the capacity a plan's steps start with: room for the
+// common plans (the command's with a pidfile and outputs has about a
+// dozen steps); a longer one grows as a slice does.
 const planRoom = 16
 
 // runPlanned runs the Launcher at step i with plan p covering n steps.

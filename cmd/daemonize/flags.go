@@ -149,17 +149,9 @@ func (fs *flagSet) parse(args []string) error {
 				fs.mark(o)
 				continue
 			}
-			if !hasValue {
-				if i == len(args) {
-					return usagef("option --%s needs an argument", name)
-				}
-				value = args[i]
-				i++
+			if err := fs.takeValue(o, "--"+name, value, hasValue, args, &i); err != nil {
+				return err
 			}
-			if err := o.set(value); err != nil {
-				return usagef("invalid argument %q for --%s: %v", value, name, err)
-			}
-			fs.mark(o)
 			continue
 		}
 		// A cluster of short options: -fv, -p/x.
@@ -178,22 +170,32 @@ func (fs *flagSet) parse(args []string) error {
 				fs.mark(o)
 				continue
 			}
-			value := arg[j:]
-			if value == "" {
-				if i == len(args) {
-					return usagef("option -%c needs an argument", r)
-				}
-				value = args[i]
-				i++
+			// The rest of the word, else the next one, is the argument.
+			if err := fs.takeValue(o, "-"+string(r), arg[j:], j < len(arg), args, &i); err != nil {
+				return err
 			}
-			if err := o.set(value); err != nil {
-				return usagef("invalid argument %q for -%c: %v", value, r, err)
-			}
-			fs.mark(o)
 			break
 		}
 	}
 	fs.rest = args[i:]
+	return nil
+}
+
+// takeValue sets o, shown as label in messages, to value when the word
+// carried one (attached), else to the next word args[*i], which it
+// consumes.
+func (fs *flagSet) takeValue(o *option, label, value string, attached bool, args []string, i *int) error {
+	if !attached {
+		if *i == len(args) {
+			return usagef("option %s needs an argument", label)
+		}
+		value = args[*i]
+		*i++
+	}
+	if err := o.set(value); err != nil {
+		return usagef("invalid argument %q for %s: %v", value, label, err)
+	}
+	fs.mark(o)
 	return nil
 }
 

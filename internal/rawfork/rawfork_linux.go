@@ -117,33 +117,11 @@ func (c *child) cstr(s string) (uintptr, error) {
 	return uintptr(unsafe.Pointer(&c.arena[at])), nil
 }
 
-// grow starts a new arena chunk with room for at least n bytes.
+// grow starts a new arena chunk with room for at least n bytes (a whole
+// environment usually fits in the first).
 func (c *child) grow(n int) {
-	c.arena = make([]byte, 0, max(n, 1<<10))
+	c.arena = make([]byte, 0, max(n, 4<<10))
 	c.keep = append(c.keep, c.arena[:cap(c.arena)])
-}
-
-// stringBytes is the arena room the strings of p's steps take.
-func stringBytes(p *stages.Plan) int {
-	n := 0
-	add := func(ss ...string) {
-		for _, s := range ss {
-			n += len(s) + 1
-		}
-	}
-	for _, op := range p.Ops {
-		add(op.Path)
-		if op.Kind == stages.OpExec {
-			add(op.Exec.Candidates...)
-			add(op.Exec.Argv...)
-			add(op.Exec.Env...)
-			add(op.Exec.Shell, "")
-			if len(op.Exec.Argv) > 1 {
-				add(op.Exec.Argv[1:]...)
-			}
-		}
-	}
-	return n
 }
 
 func (c *child) cstrs(ss []string) ([]uintptr, error) {
@@ -187,7 +165,6 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 		pidRec: []byte(wire.Version + " pid "), exec: wire.Encode(wire.Record{Kind: wire.KindExec}),
 		nl: []byte("\n"), empty: []byte{0}}
 	c.ops = make([]rop, 0, len(p.Ops)+1) // +1: a close-on-exec step may be added
-	c.grow(stringBytes(p))
 	cwd := unix.AT_FDCWD
 	c.cwd = uintptr(cwd)
 	c.flags1 = uintptr(syscall.SIGCHLD)

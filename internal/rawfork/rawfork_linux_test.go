@@ -136,23 +136,7 @@ func TestPlanShapesTheDaemon(t *testing.T) {
 			if cwd, _ := os.Readlink(base + "/cwd"); cwd != dir {
 				t.Errorf("cwd %q, want %q", cwd, dir)
 			}
-			// The program's loader may hold a file open for a moment while
-			// it starts; what was inherited would stay for ever.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				ents, _ := os.ReadDir(base + "/fd")
-				var fds []string
-				for _, e := range ents {
-					fds = append(fds, e.Name())
-				}
-				if strings.Join(fds, " ") == "0 1 2" {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the program keeps fds %v, want 0 1 2", fds)
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
+			awaitOnlyStdio(t, daemon, "the launcher's fd "+strconv.Itoa(inherited)+" or a plan's file")
 		})
 	}
 }
@@ -180,26 +164,35 @@ func TestPlanWithoutCloexecKeepsOnlyWhatItNames(t *testing.T) {
 			if target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(inherited)); err != nil || target != dir {
 				t.Errorf("the launcher's fd %d after the launch: %q, %v; want %s still open", inherited, target, err, dir)
 			}
-			base := "/proc/" + strconv.Itoa(daemon) + "/fd/"
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				ents, _ := os.ReadDir(base)
-				var fds []string
-				for _, e := range ents {
-					fds = append(fds, e.Name())
-				}
-				if strings.Join(fds, " ") == "0 1 2" {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the program has fds %v, want 0 1 2 (the launcher's fd %d must not reach it)", fds, inherited)
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-			if out, _ := os.Readlink(base + "1"); out != filepath.Join(dir, "out") {
+			awaitOnlyStdio(t, daemon, "the launcher's fd "+strconv.Itoa(inherited))
+			if out, _ := os.Readlink("/proc/" + strconv.Itoa(daemon) + "/fd/1"); out != filepath.Join(dir, "out") {
 				t.Errorf("fd 1 is %q, want the planned output", out)
 			}
 		})
+	}
+}
+
+// awaitOnlyStdio waits until process pid has exactly fds 0, 1 and 2 open,
+// failing the test after 5 s: the program's loader may hold a file open
+// for a moment while it starts, but what was inherited (what names) would
+// stay for ever.
+func awaitOnlyStdio(t *testing.T, pid int, what string) {
+	t.Helper()
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ents, _ := os.ReadDir(dir)
+		var fds []string
+		for _, e := range ents {
+			fds = append(fds, e.Name())
+		}
+		if strings.Join(fds, " ") == "0 1 2" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the program has fds %v, want 0 1 2 (%s must not reach it)", fds, what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
