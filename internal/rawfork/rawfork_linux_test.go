@@ -196,6 +196,102 @@ func awaitOnlyStdio(t *testing.T, pid int, what string) {
 	}
 }
 
+// With Vfork, Start returns only once the daemon is done with the stack
+// it may share with the launcher: it has exec'd, or failed and exited.
+// The daemon runs thousands of steps first, so a launcher released any
+// earlier (at the intermediate's exit, which comes right after the
+// daemon's clone when the daemon releases the launcher itself) is caught
+// by what the pipe and /proc show the moment Start returns. Many launches
+// run while other goroutines allocate, so the collector runs beside them.
+func TestVforkReturnsOnceTheDaemonExecsOrFails(t *testing.T) {
+	if !Supported() {
+		t.Skip("raw launch not supported here (close_range with CLOSE_RANGE_CLOEXEC: Linux 5.11)")
+	}
+	prog, err := filepath.EvalSymlinks("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleep := stages.Op{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{"/bin/sleep"}, Argv: []string{"sleep", "60"}}}
+	slow := func(last ...stages.Op) *stages.Plan {
+		ops := []stages.Op{{Kind: stages.OpSetsid}, {Kind: stages.OpFork}}
+		for range 3000 {
+			ops = append(ops, stages.Op{Kind: stages.OpUmask, Num: 0o022})
+		}
+		return &stages.Plan{Final: true, Ops: append(ops, last...)}
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		var keep [][]byte
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				keep = append(keep, make([]byte, 64<<10))
+				if len(keep) > 64 {
+					keep = nil
+				}
+			}
+		}
+	}()
+	for i := range 20 {
+		// The records the children wrote before Start returned.
+		launch := func(p *stages.Plan) []wire.Record {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			pid, err := Start(p, w, Options{Vfork: true})
+			w.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Wait4(pid, nil, 0, nil)
+			raw, err := r.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			raw.Read(func(fd uintptr) bool {
+				syscall.SetNonblock(int(fd), true)
+				buf := make([]byte, 4096)
+				for {
+					n, _ := syscall.Read(int(fd), buf)
+					if n <= 0 {
+						return true
+					}
+					got = append(got, buf[:n]...)
+				}
+			})
+			var recs []wire.Record
+			for _, line := range strings.Split(strings.TrimSuffix(string(got), "\n"), "\n") {
+				if rec, ok := wire.Decode(line); ok {
+					recs = append(recs, rec)
+				}
+			}
+			return recs
+		}
+		recs := launch(slow(sleep))
+		daemon := 0
+		for _, rec := range recs {
+			if rec.Kind == wire.KindPID {
+				daemon = rec.PID
+			}
+		}
+		exe, err := os.Readlink("/proc/" + strconv.Itoa(daemon) + "/exe")
+		syscall.Kill(daemon, syscall.SIGKILL)
+		if len(recs) != 2 || daemon == 0 || exe != prog {
+			t.Fatalf("launch %d: when Start returned the pipe held %+v and the daemon ran %q (%v); want two PID records and %s exec'd", i, recs, exe, err, prog)
+		}
+		recs = launch(slow(stages.Op{Kind: stages.OpChdir, Path: filepath.Join(t.TempDir(), "missing")}, sleep))
+		if len(recs) == 0 || recs[len(recs)-1].Kind != wire.KindRaw || recs[len(recs)-1].Errno != syscall.ENOENT {
+			t.Fatalf("launch %d: when Start returned the pipe held %+v; want the failed chdir's record", i, recs)
+		}
+	}
+}
+
 // A failed step is reported with its index in the plan and its errno, and
 // nothing after it runs.
 func TestFailureNamesTheStep(t *testing.T) {

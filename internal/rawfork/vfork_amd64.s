@@ -28,3 +28,88 @@ ok:
 	MOVQ	AX, pid+8(FP)
 	MOVQ	$0, errno+16(FP)
 	RET
+
+// func rawCloneAwaitDaemon(flags uintptr, tid *uint32) (pid uintptr, errno uintptr)
+//
+// The launcher's clone(2) when the daemon releases it directly (see
+// direct in rawfork_linux.go). flags hold CLONE_VM|CLONE_VFORK: as in
+// rawVforkClone the return address leaves the stack for the call. When
+// the intermediate has exited, the daemon may still run on this stack, so
+// the parent touches no memory but *tid until the daemon is off it: it
+// waits, in registers only, until the kernel clears *tid at the daemon's
+// exec or exit (CLONE_CHILD_CLEARTID) or the intermediate left it 0 (it
+// forked no daemon). The wait is a shared futex wait, matching the
+// kernel's wake.
+TEXT ·rawCloneAwaitDaemon(SB),NOSPLIT|NOFRAME,$0-32
+	MOVQ	flags+0(FP), DI
+	MOVQ	tid+8(FP), R13
+	MOVQ	$0, SI
+	MOVQ	$0, DX
+	MOVQ	$0, R10
+	MOVQ	$0, R8
+	MOVQ	$56, AX // SYS_CLONE
+	POPQ	R12
+	SYSCALL
+	CMPQ	AX, $0
+	JEQ	back // the intermediate
+	CMPQ	AX, $0xfffffffffffff001
+	JHI	back // no child: nothing ran on this stack
+	MOVQ	AX, BX
+await:
+	MOVL	(R13), DX
+	CMPL	DX, $0
+	JEQ	released
+	MOVQ	R13, DI
+	MOVQ	$0, SI // FUTEX_WAIT
+	MOVQ	$0, R10
+	MOVQ	$202, AX // SYS_FUTEX; EINTR and EAGAIN just check again
+	SYSCALL
+	JMP	await
+released:
+	MOVQ	BX, AX
+back:
+	PUSHQ	R12
+	CMPQ	AX, $0xfffffffffffff001
+	JLS	ok
+	NEGQ	AX
+	MOVQ	$0, pid+16(FP)
+	MOVQ	AX, errno+24(FP)
+	RET
+ok:
+	MOVQ	AX, pid+16(FP)
+	MOVQ	$0, errno+24(FP)
+	RET
+
+// func rawCloneLeave(flags uintptr, tid *uint32) (pid uintptr, errno uintptr)
+//
+// The intermediate's clone(2) of the daemon when the daemon releases the
+// launcher directly: flags hold CLONE_VM|CLONE_CHILD_CLEARTID without
+// CLONE_VFORK, and tid is the word the launcher waits on. The daemon
+// returns on this stack and goes on; the parent exits at once, in
+// registers, without touching the stack the daemon now uses. It returns
+// only in the daemon (pid 0) or when clone fails.
+TEXT ·rawCloneLeave(SB),NOSPLIT|NOFRAME,$0-32
+	MOVQ	flags+0(FP), DI
+	MOVQ	$0, SI
+	MOVQ	$0, DX
+	MOVQ	tid+8(FP), R10 // child_tid (x86-64 order: flags, stack, parent_tid, child_tid, tls)
+	MOVQ	$0, R8
+	MOVQ	$56, AX // SYS_CLONE
+	SYSCALL
+	CMPQ	AX, $0xfffffffffffff001
+	JLS	ok
+	NEGQ	AX
+	MOVQ	$0, pid+16(FP)
+	MOVQ	AX, errno+24(FP)
+	RET
+ok:
+	CMPQ	AX, $0
+	JNE	leave
+	MOVQ	$0, pid+16(FP)
+	MOVQ	$0, errno+24(FP)
+	RET
+leave:
+	MOVQ	$0, DI
+	MOVQ	$231, AX // SYS_EXIT_GROUP
+	SYSCALL
+	JMP	leave

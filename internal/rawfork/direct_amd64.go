@@ -1,0 +1,19 @@
+//go:build linux
+
+package rawfork
+
+// directRelease says the clone routines for the daemon to release the
+// launcher directly exist on this architecture (vfork_amd64.s).
+const directRelease = true
+
+// rawCloneAwaitDaemon is the launcher's clone(2) for CLONE_VM|CLONE_VFORK
+// when the daemon releases it: see vfork_amd64.s.
+//
+//go:noescape
+func rawCloneAwaitDaemon(flags uintptr, tid *uint32) (pid uintptr, errno uintptr)
+
+// rawCloneLeave is the intermediate's clone(2) of a daemon that takes
+// over its stack: see vfork_amd64.s.
+//
+//go:noescape
+func rawCloneLeave(flags uintptr, tid *uint32) (pid uintptr, errno uintptr)
