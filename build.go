@@ -1,7 +1,7 @@
 package blivet
 
 import (
-	"fmt"
+	"encoding/hex"
 	"hash/fnv"
 	"reflect"
 
@@ -41,7 +41,7 @@ func build(c *config) (*pipeline, error) {
 			}
 		}
 	}
-	p.fingerprint = fmt.Sprintf("%016x", h.Sum64())
+	p.fingerprint = hex.EncodeToString(h.Sum(nil)) // 16 digits, as %016x of Sum64
 	p.finalAt = p.firstWith(func(s step) bool { return s.final })
 	p.split = min(p.firstWith(func(s step) bool { return s.drop }), p.finalAt)
 	return p, nil

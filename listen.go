@@ -28,9 +28,9 @@ import (
 // A stale unix socket file (nobody accepts on it) is removed before
 // binding; anything else at the path is an error.
 func WithListener(name, network, address string) Option {
-	return option(fmt.Sprintf("WithListener(%q, %q, %q)", name, network, address), func(c *config) {
+	return option(func(c *config) {
 		c.Listeners = append(c.Listeners, stages.ListenerSpec{Name: name, Network: network, Address: address})
-	})
+	}, "WithListener(%q, %q, %q)", name, network, address)
 }
 
 // validateListeners checks WithListener's values.

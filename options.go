@@ -38,45 +38,53 @@ func defaultConfig() *config {
 	return &config{Config: stages.Config{Dir: "/", Umask: 0o022, CloseFDs: true, ChownPaths: true}}
 }
 
+// optionFunc is an Option: what it does, and how it was written, which is
+// formatted only when asked for (String, a message naming the option):
+// formatting every option in every launch would run fmt for nothing.
 type optionFunc struct {
-	desc string
-	fn   func(*config)
+	fn     func(*config)
+	format string
+	args   []any
 }
 
 func (o optionFunc) apply(c *config) { o.fn(c) }
-func (o optionFunc) String() string  { return o.desc }
+func (o optionFunc) String() string  { return fmt.Sprintf(o.format, o.args...) }
 
-func option(desc string, fn func(*config)) Option { return optionFunc{desc, fn} }
+// option returns the Option doing fn, written as fmt.Sprintf(format,
+// args...) says.
+func option(fn func(*config), format string, args ...any) Option {
+	return optionFunc{fn, format, args}
+}
 
 // WithChdir sets the daemon's working directory (default "/"). The path
 // must be absolute and an existing directory. Repeating it overrides.
 func WithChdir(dir string) Option {
-	return option(fmt.Sprintf("WithChdir(%q)", dir), func(c *config) { c.Dir = dir })
+	return option(func(c *config) { c.Dir = dir }, "WithChdir(%q)", dir)
 }
 
 // WithUmask sets the file mode creation mask (default 022, at most 0777).
 // WithUmask(0) gives the classic daemon(7) behaviour, but then Go's
 // os.Create makes world-writable files. Repeating it overrides.
 func WithUmask(mode os.FileMode) Option {
-	return option(fmt.Sprintf("WithUmask(%#o)", uint32(mode)), func(c *config) { c.Umask = int(mode) })
+	return option(func(c *config) { c.Umask = int(mode) }, "WithUmask(%#o)", uint32(mode))
 }
 
 // WithStdout sends the daemon's stdout to path (absolute), created 0644
 // subject to the umask. Default: /dev/null (inherited in foreground mode).
 // Repeating it overrides.
 func WithStdout(path string) Option {
-	return option(fmt.Sprintf("WithStdout(%q)", path), func(c *config) { c.Stdout = path })
+	return option(func(c *config) { c.Stdout = path }, "WithStdout(%q)", path)
 }
 
 // WithStderr sends the daemon's stderr to path (absolute). The same path as
 // WithStdout shares one open file. Repeating it overrides.
 func WithStderr(path string) Option {
-	return option(fmt.Sprintf("WithStderr(%q)", path), func(c *config) { c.Stderr = path })
+	return option(func(c *config) { c.Stderr = path }, "WithStderr(%q)", path)
 }
 
 // WithAppend makes output files append instead of truncating (default false).
 func WithAppend(appendTo bool) Option {
-	return option(fmt.Sprintf("WithAppend(%v)", appendTo), func(c *config) { c.Append = appendTo })
+	return option(func(c *config) { c.Append = appendTo }, "WithAppend(%v)", appendTo)
 }
 
 // WithEnv sets an environment variable in the daemon. Repeated use
@@ -84,28 +92,28 @@ func WithAppend(appendTo bool) Option {
 // and contain no '=' or NUL. After a privilege drop USER, HOME and LOGNAME
 // are set from the target user, whatever WithEnv said.
 func WithEnv(key, value string) Option {
-	return option(fmt.Sprintf("WithEnv(%q, %q)", key, value), func(c *config) {
+	return option(func(c *config) {
 		c.Env = append(c.Env, stages.EnvVar{Key: key, Value: value})
-	})
+	}, "WithEnv(%q, %q)", key, value)
 }
 
 // WithForeground runs every stage except the forks and setsid in the
 // calling process: for systemd (Type=simple or notify), containers and
 // debugging. Errors are returned, never exits.
 func WithForeground(foreground bool) Option {
-	return option(fmt.Sprintf("WithForeground(%v)", foreground), func(c *config) { c.Foreground = foreground })
+	return option(func(c *config) { c.Foreground = foreground }, "WithForeground(%v)", foreground)
 }
 
 // WithCloseFDs controls whether inherited fds beyond 0-2 are kept from the
 // daemon (default true). With false, nothing is closed or marked.
 func WithCloseFDs(closeFDs bool) Option {
-	return option(fmt.Sprintf("WithCloseFDs(%v)", closeFDs), func(c *config) { c.CloseFDs = closeFDs })
+	return option(func(c *config) { c.CloseFDs = closeFDs }, "WithCloseFDs(%v)", closeFDs)
 }
 
 // WithKeepFDs names inherited fds that survive closing, at the same
 // numbers in the daemon. Repeated use accumulates.
 func WithKeepFDs(fds ...int) Option {
-	return option(fmt.Sprintf("WithKeepFDs(%v)", fds), func(c *config) { c.KeepFDs = append(c.KeepFDs, fds...) })
+	return option(func(c *config) { c.KeepFDs = append(c.KeepFDs, fds...) }, "WithKeepFDs(%v)", fds)
 }
 
 // WithAutoNotify makes Daemonize run the privdrop and notify stages itself:
@@ -114,7 +122,7 @@ func WithKeepFDs(fds ...int) Option {
 // Without it, Daemonize returns before privdrop and the app calls
 // DropPrivileges and NotifyParent.
 func WithAutoNotify() Option {
-	return option("WithAutoNotify()", func(c *config) { c.AutoNotify = true })
+	return option(func(c *config) { c.AutoNotify = true }, "WithAutoNotify()")
 }
 
 // WithLauncherReturn makes Daemonize return in the launcher, once the
@@ -122,56 +130,56 @@ func WithAutoNotify() Option {
 // IsDaemon() false and Outcome() set, and the error is the daemon's
 // reported failure. For frameworks and tests.
 func WithLauncherReturn() Option {
-	return option("WithLauncherReturn()", func(c *config) { c.LauncherReturn = true })
+	return option(func(c *config) { c.LauncherReturn = true }, "WithLauncherReturn()")
 }
 
 // WithReadyTimeout makes the launcher give up after d: it sends SIGTERM to
 // the daemon and exits 75. Zero (the default) waits for ever.
 func WithReadyTimeout(d time.Duration) Option {
-	return option(fmt.Sprintf("WithReadyTimeout(%v)", d), func(c *config) { c.ReadyTimeout = d })
+	return option(func(c *config) { c.ReadyTimeout = d }, "WithReadyTimeout(%v)", d)
 }
 
 // WithPidfile writes the daemon's PID to path (absolute), locked: by
 // default the pidfile is also the single-instance lockfile. See package
 // pidfile for what happens to it on each kind of exit.
 func WithPidfile(path string) Option {
-	return option(fmt.Sprintf("WithPidfile(%q)", path), func(c *config) { c.Pidfile = path })
+	return option(func(c *config) { c.Pidfile = path }, "WithPidfile(%q)", path)
 }
 
 // WithLockfile takes the single-instance lock on a separate file (never
 // removed). The last of WithLockfile and WithoutLockfile wins.
 func WithLockfile(path string) Option {
-	return option(fmt.Sprintf("WithLockfile(%q)", path), func(c *config) { c.Lockfile, c.NoLock = path, false })
+	return option(func(c *config) { c.Lockfile, c.NoLock = path, false }, "WithLockfile(%q)", path)
 }
 
 // WithoutLockfile writes the pidfile without any lock: several instances
 // may run. The last of WithLockfile and WithoutLockfile wins.
 func WithoutLockfile() Option {
-	return option("WithoutLockfile()", func(c *config) { c.Lockfile, c.NoLock = "", true })
+	return option(func(c *config) { c.Lockfile, c.NoLock = "", true }, "WithoutLockfile()")
 }
 
 // WithCleanupOnSignal removes the pidfile when the daemon gets SIGTERM or
 // SIGINT; the process then ends by that signal.
 func WithCleanupOnSignal() Option {
-	return option("WithCleanupOnSignal()", func(c *config) { c.CleanupOnSignal = true })
+	return option(func(c *config) { c.CleanupOnSignal = true }, "WithCleanupOnSignal()")
 }
 
 // WithUser drops privileges to the user (a name, or a string of digits for
 // a uid), looked up when the drop runs. Requires root.
 func WithUser(nameOrUID string) Option {
-	return option(fmt.Sprintf("WithUser(%q)", nameOrUID), func(c *config) { c.User = nameOrUID })
+	return option(func(c *config) { c.User = nameOrUID }, "WithUser(%q)", nameOrUID)
 }
 
 // WithGroup drops privileges to the group (a name or a gid). Requires root.
 func WithGroup(nameOrGID string) Option {
-	return option(fmt.Sprintf("WithGroup(%q)", nameOrGID), func(c *config) { c.Group = nameOrGID })
+	return option(func(c *config) { c.Group = nameOrGID }, "WithGroup(%q)", nameOrGID)
 }
 
 // WithChownPaths controls whether the privilege drop first hands the output
 // files and a standalone lockfile to the target user (default true). The
 // pidfile is never handed over.
 func WithChownPaths(chown bool) Option {
-	return option(fmt.Sprintf("WithChownPaths(%v)", chown), func(c *config) { c.ChownPaths = chown })
+	return option(func(c *config) { c.ChownPaths = chown }, "WithChownPaths(%v)", chown)
 }
 
 // WithAmbientCaps keeps the named Linux capabilities across the privilege
@@ -188,16 +196,16 @@ func WithChownPaths(chown bool) Option {
 // with cgo (build it with CGO_ENABLED=0, or -tags netgo when package net
 // brings cgo in): see privdrop.ParseCapabilities.
 func WithAmbientCaps(names ...string) Option {
-	return option(fmt.Sprintf("WithAmbientCaps(%q)", names), func(c *config) {
+	return option(func(c *config) {
 		c.AmbientCaps = append(c.AmbientCaps, names...)
-	})
+	}, "WithAmbientCaps(%q)", names)
 }
 
 // WithObserver calls fn for every stage and hook the pipeline runs, in
 // every process generation: for logging, -v output and tests. Repeated
 // use is additive: observers are called in registration order.
 func WithObserver(fn func(Event)) Option {
-	return option("WithObserver(...)", func(c *config) {
+	return option(func(c *config) {
 		prev := c.observer
 		switch {
 		case fn == nil:
@@ -206,7 +214,7 @@ func WithObserver(fn func(Event)) Option {
 		default:
 			c.observer = func(e Event) { prev(e); fn(e) }
 		}
-	})
+	}, "WithObserver(...)")
 }
 
 // WithExitFunc makes blivet call fn with the exit code wherever it would
@@ -216,7 +224,7 @@ func WithObserver(fn func(Event)) Option {
 // runtime.Goexit to unwind (package blivettest does), or do last work and
 // return, after which os.Exit(code) still runs. The last one wins.
 func WithExitFunc(fn func(code int)) Option {
-	return option("WithExitFunc(...)", func(c *config) { c.exitFunc = fn })
+	return option(func(c *config) { c.exitFunc = fn }, "WithExitFunc(...)")
 }
 
 // WithProgram makes the daemon become another program instead of saying
@@ -229,14 +237,14 @@ func WithExitFunc(fn func(code int)) Option {
 // p.Ready asks for it (see program.Readiness). Where the platform allows,
 // no Go runtime starts between the launcher and the program.
 func WithProgram(p *program.Program) Option {
-	return option("WithProgram(...)", func(c *config) {
+	return option(func(c *config) {
 		if p == nil {
 			c.edits = append(c.edits, edit{"replace", "notify", nil, "WithProgram(nil)"})
 			return
 		}
 		c.edits = append(c.edits, edit{"before", "fork", program.NewCheck(p), "WithProgram"},
 			edit{"replace", "notify", program.NewExec(p), "WithProgram"})
-	})
+	}, "WithProgram(...)")
 }
 
 // edit is one change to the default pipeline.
@@ -264,7 +272,7 @@ func WithoutStage(name string) Option { return stageEdit("remove", name, nil) }
 
 func stageEdit(op, name string, st Stage) Option {
 	desc := fmt.Sprintf("WithStage(%s %q)", op, name)
-	return option(desc, func(c *config) { c.edits = append(c.edits, edit{op, name, st, desc}) })
+	return option(func(c *config) { c.edits = append(c.edits, edit{op, name, st, desc}) }, "%s", desc)
 }
 
 func usageErr(format string, args ...any) error {

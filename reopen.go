@@ -37,7 +37,7 @@ type lifeState struct {
 // the moment the daemon's part of the pipeline starts, in the daemon (or
 // the foreground process) only. The last one wins; nil turns it off.
 func WithReopenSignal(sig os.Signal) Option {
-	return option(fmt.Sprintf("WithReopenSignal(%v)", sig), func(c *config) { c.life.reopenSig = sig })
+	return option(func(c *config) { c.life.reopenSig = sig }, "WithReopenSignal(%v)", sig)
 }
 
 // ReopenOutputs opens the configured stdout and stderr paths again

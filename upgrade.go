@@ -162,7 +162,7 @@ func (u *upgradeState) ch() chan struct{} {
 // Context.Replaced, on which the daemon should stop accepting, finish its
 // requests and exit. The last one wins; nil turns it off.
 func WithUpgradeSignal(sig os.Signal) Option {
-	return option(fmt.Sprintf("WithUpgradeSignal(%v)", sig), func(c *config) { c.life.upgradeSig = sig })
+	return option(func(c *config) { c.life.upgradeSig = sig }, "WithUpgradeSignal(%v)", sig)
 }
 
 // Replaced returns a channel that is closed once a successor started by

@@ -2,6 +2,7 @@ package program
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -157,8 +158,8 @@ func (r Readiness) prepare(s *stages.State) error {
 const stopGrace = 5 * time.Second
 
 var (
-	errEnded   = fmt.Errorf("ended")
-	errTimeout = fmt.Errorf("timeout")
+	errEnded   = errors.New("ended")
+	errTimeout = errors.New("timeout")
 )
 
 // removePidfile removes the pidfile of a program that failed to get ready,
