@@ -94,13 +94,10 @@ steps:
 			case c.direct:
 				// The daemon goes on on this stack; this process exits
 				// inside rawCloneLeave. Until the daemon is off the
-				// stack, daemonTID holds the launcher.
-				c.daemonTID = 1
+				// stack, daemonTID (its TID, set by the kernel) holds
+				// the launcher.
 				pid, e = rawCloneLeave(c.flags2, &c.daemonTID)
 				errno = syscall.Errno(e)
-				if errno != 0 {
-					c.daemonTID = 0
-				}
 			case c.flags2&syscall.CLONE_VM != 0:
 				pid, e = rawVforkClone(c.flags2)
 				errno = syscall.Errno(e)

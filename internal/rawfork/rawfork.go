@@ -21,14 +21,15 @@
 //
 // With Options.Vfork the children share the launcher's memory and run on
 // the launching thread's stack while it is suspended. Where the clone
-// routines allow it (amd64: direct_amd64.go), the daemon itself releases
-// the launcher: the intermediate clones it without CLONE_VFORK and exits
-// at once without touching the stack, and the launching thread, back from
-// its vfork, waits in registers only until the kernel clears a word at
-// the daemon's exec or exit (CLONE_CHILD_CLEARTID). The launch then ends
-// with one wake-up from the daemon's exec, as a single fork does, instead
-// of two in a row (the daemon's exec waking the intermediate, whose exit
-// wakes the launcher).
+// routines allow it (amd64: direct_amd64.go) and the plan forks once, the
+// daemon itself releases the launcher: the intermediate clones it without
+// CLONE_VFORK and exits at once without touching the stack, and the
+// launching thread, back from its vfork, waits in registers only until
+// the kernel clears a word at the daemon's exec or exit (the kernel also
+// sets it, to the daemon's TID, before the daemon runs: CLONE_PARENT_SETTID
+// and CLONE_CHILD_CLEARTID). The launch then ends with one wake-up from
+// the daemon's exec, as a single fork does, instead of two in a row (the
+// daemon's exec waking the intermediate, whose exit wakes the launcher).
 //
 // Failures in a child are written to the readiness pipe as a wire raw
 // record (the pipeline step and the errno); the launcher turns it into the

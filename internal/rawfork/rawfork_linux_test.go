@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -196,13 +197,16 @@ func awaitOnlyStdio(t *testing.T, pid int, what string) {
 	}
 }
 
-// With Vfork, Start returns only once the daemon is done with the stack
-// it may share with the launcher: it has exec'd, or failed and exited.
-// The daemon runs thousands of steps first, so a launcher released any
-// earlier (at the intermediate's exit, which comes right after the
-// daemon's clone when the daemon releases the launcher itself) is caught
-// by what the pipe and /proc show the moment Start returns. Many launches
-// run while other goroutines allocate, so the collector runs beside them.
+// With Vfork, Start returns only once the children are done with the
+// stack they share with the launcher: the last of them has exec'd, or
+// failed and exited. Each plan runs thousands of steps in its last child
+// first, so a launcher released any earlier (at the intermediate's exit,
+// which comes right after the daemon's clone when the daemon releases the
+// launcher itself) is caught by what the pipe and /proc show the moment
+// Start returns. The plans cover the direct release (one fork) and the
+// forms it must not be used for or must not hang on: a second fork, a
+// failure before the fork, no fork. Each runs 10 times while other
+// goroutines allocate, so the collector runs beside the launches.
 func TestVforkReturnsOnceTheDaemonExecsOrFails(t *testing.T) {
 	if !Supported() {
 		t.Skip("raw launch not supported here (close_range with CLOSE_RANGE_CLOEXEC: Linux 5.11)")
@@ -212,12 +216,26 @@ func TestVforkReturnsOnceTheDaemonExecsOrFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	sleep := stages.Op{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{"/bin/sleep"}, Argv: []string{"sleep", "60"}}}
-	slow := func(last ...stages.Op) *stages.Plan {
-		ops := []stages.Op{{Kind: stages.OpSetsid}, {Kind: stages.OpFork}}
+	missing := stages.Op{Kind: stages.OpChdir, Path: filepath.Join(t.TempDir(), "missing")}
+	setsid, fork := stages.Op{Kind: stages.OpSetsid}, stages.Op{Kind: stages.OpFork}
+	plan := func(head []stages.Op, tail ...stages.Op) *stages.Plan {
+		ops := append([]stages.Op{}, head...)
 		for range 3000 {
 			ops = append(ops, stages.Op{Kind: stages.OpUmask, Num: 0o022})
 		}
-		return &stages.Plan{Final: true, Ops: append(ops, last...)}
+		return &stages.Plan{Final: true, Ops: append(ops, tail...)}
+	}
+	cases := []struct {
+		name   string
+		plan   *stages.Plan
+		pids   int           // PID records: one per child
+		failed syscall.Errno // the failed step's errno, or 0: the last child exec'd
+	}{
+		{"one fork", plan([]stages.Op{setsid, fork}, sleep), 2, 0},
+		{"one fork, failing", plan([]stages.Op{setsid, fork}, missing, sleep), 2, syscall.ENOENT},
+		{"two forks", plan([]stages.Op{setsid, fork, fork}, sleep), 3, 0},
+		{"failing before the fork", plan([]stages.Op{setsid, missing, fork}, sleep), 1, syscall.ENOENT},
+		{"no fork", plan([]stages.Op{setsid}, sleep), 1, 0},
 	}
 	stop := make(chan struct{})
 	defer close(stop)
@@ -235,60 +253,106 @@ func TestVforkReturnsOnceTheDaemonExecsOrFails(t *testing.T) {
 			}
 		}
 	}()
-	for i := range 20 {
-		// The records the children wrote before Start returned.
-		launch := func(p *stages.Plan) []wire.Record {
-			r, w, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
+	// launch returns the records the children wrote before Start returned,
+	// and the first child, for the caller to reap.
+	launch := func(p *stages.Plan) ([]wire.Record, int) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		pid, err := Start(p, w, Options{Vfork: true})
+		w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := r.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		raw.Read(func(fd uintptr) bool {
+			syscall.SetNonblock(int(fd), true)
+			buf := make([]byte, 4096)
+			for {
+				n, _ := syscall.Read(int(fd), buf)
+				if n <= 0 {
+					return true
+				}
+				got = append(got, buf[:n]...)
 			}
-			defer r.Close()
-			pid, err := Start(p, w, Options{Vfork: true})
-			w.Close()
-			if err != nil {
-				t.Fatal(err)
+		})
+		var recs []wire.Record
+		for _, line := range strings.Split(strings.TrimSuffix(string(got), "\n"), "\n") {
+			if rec, ok := wire.Decode(line); ok {
+				recs = append(recs, rec)
 			}
-			defer syscall.Wait4(pid, nil, 0, nil)
-			raw, err := r.SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []byte
-			raw.Read(func(fd uintptr) bool {
-				syscall.SetNonblock(int(fd), true)
-				buf := make([]byte, 4096)
-				for {
-					n, _ := syscall.Read(int(fd), buf)
-					if n <= 0 {
-						return true
+		}
+		return recs, pid
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for i := range 10 {
+				recs, first := launch(c.plan)
+				pids, last := 0, 0
+				for _, rec := range recs {
+					if rec.Kind == wire.KindPID {
+						pids, last = pids+1, rec.PID
 					}
-					got = append(got, buf[:n]...)
 				}
-			})
-			var recs []wire.Record
-			for _, line := range strings.Split(strings.TrimSuffix(string(got), "\n"), "\n") {
-				if rec, ok := wire.Decode(line); ok {
-					recs = append(recs, rec)
+				if c.failed != 0 {
+					syscall.Wait4(first, nil, 0, nil)
+					if pids != c.pids || recs[len(recs)-1].Kind != wire.KindRaw || recs[len(recs)-1].Errno != c.failed {
+						t.Fatalf("launch %d: when Start returned the pipe held %+v; want %d PID records and the failed step's record", i, recs, c.pids)
+					}
+					continue
+				}
+				exe, err := os.Readlink("/proc/" + strconv.Itoa(last) + "/exe")
+				syscall.Kill(last, syscall.SIGKILL)
+				syscall.Wait4(first, nil, 0, nil)
+				if pids != c.pids || len(recs) != pids || exe != prog {
+					t.Fatalf("launch %d: when Start returned the pipe held %+v and PID %d ran %q (%v); want %d PID records and %s exec'd", i, recs, last, exe, err, c.pids, prog)
 				}
 			}
-			return recs
+		})
+	}
+}
+
+// The daemon releases the launcher itself wherever the clone routines
+// allow it (amd64), for a vfork launch with one fork and no waiting
+// intermediate; never with two forks, whose daemon would clear the word
+// while its own child still ran on the stack.
+func TestDirectReleaseIsUsedWhereItIsSafe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	exec := stages.Op{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{"/bin/true"}, Argv: []string{"true"}}}
+	setsid, fork := stages.Op{Kind: stages.OpSetsid}, stages.Op{Kind: stages.OpFork}
+	cases := []struct {
+		name string
+		ops  []stages.Op
+		o    Options
+		want bool
+	}{
+		{"vfork, one fork", []stages.Op{setsid, fork, exec}, Options{Vfork: true}, directRelease},
+		{"vfork, two forks", []stages.Op{setsid, fork, fork, exec}, Options{Vfork: true}, false},
+		{"plain forks", []stages.Op{setsid, fork, exec}, Options{}, false},
+		{"waiting intermediate", []stages.Op{setsid, fork, exec}, Options{Vfork: true, Waiter: w}, false},
+	}
+	for _, c := range cases {
+		ch, _, err := prepare(&stages.Plan{Final: true, Ops: c.ops}, int(w.Fd()), c.o)
+		if err != nil {
+			t.Fatal(err)
 		}
-		recs := launch(slow(sleep))
-		daemon := 0
-		for _, rec := range recs {
-			if rec.Kind == wire.KindPID {
-				daemon = rec.PID
-			}
+		if ch.direct != c.want {
+			t.Errorf("%s: direct release %v, want %v", c.name, ch.direct, c.want)
 		}
-		exe, err := os.Readlink("/proc/" + strconv.Itoa(daemon) + "/exe")
-		syscall.Kill(daemon, syscall.SIGKILL)
-		if len(recs) != 2 || daemon == 0 || exe != prog {
-			t.Fatalf("launch %d: when Start returned the pipe held %+v and the daemon ran %q (%v); want two PID records and %s exec'd", i, recs, exe, err, prog)
-		}
-		recs = launch(slow(stages.Op{Kind: stages.OpChdir, Path: filepath.Join(t.TempDir(), "missing")}, sleep))
-		if len(recs) == 0 || recs[len(recs)-1].Kind != wire.KindRaw || recs[len(recs)-1].Errno != syscall.ENOENT {
-			t.Fatalf("launch %d: when Start returned the pipe held %+v; want the failed chdir's record", i, recs)
-		}
+	}
+	if runtime.GOARCH == "amd64" && !directRelease {
+		t.Error("amd64 launches without the direct release")
 	}
 }
 

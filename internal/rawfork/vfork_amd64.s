@@ -37,9 +37,9 @@ ok:
 // the intermediate has exited, the daemon may still run on this stack, so
 // the parent touches no memory but *tid until the daemon is off it: it
 // waits, in registers only, until the kernel clears *tid at the daemon's
-// exec or exit (CLONE_CHILD_CLEARTID) or the intermediate left it 0 (it
-// forked no daemon). The wait is a shared futex wait, matching the
-// kernel's wake.
+// exec or exit (CLONE_CHILD_CLEARTID); it is 0 when no daemon was forked,
+// since the kernel itself sets it as it creates one (CLONE_PARENT_SETTID).
+// The wait is a shared futex wait, matching the kernel's wake.
 TEXT ·rawCloneAwaitDaemon(SB),NOSPLIT|NOFRAME,$0-32
 	MOVQ	flags+0(FP), DI
 	MOVQ	tid+8(FP), R13
@@ -83,16 +83,18 @@ ok:
 // func rawCloneLeave(flags uintptr, tid *uint32) (pid uintptr, errno uintptr)
 //
 // The intermediate's clone(2) of the daemon when the daemon releases the
-// launcher directly: flags hold CLONE_VM|CLONE_CHILD_CLEARTID without
-// CLONE_VFORK, and tid is the word the launcher waits on. The daemon
+// launcher directly: flags hold CLONE_VM|CLONE_PARENT_SETTID|
+// CLONE_CHILD_CLEARTID without CLONE_VFORK, and tid is the word the
+// launcher waits on (the kernel stores the daemon's TID there before the
+// daemon runs, and clears it at its exec or exit). The daemon
 // returns on this stack and goes on; the parent exits at once, in
 // registers, without touching the stack the daemon now uses. It returns
 // only in the daemon (pid 0) or when clone fails.
 TEXT ·rawCloneLeave(SB),NOSPLIT|NOFRAME,$0-32
 	MOVQ	flags+0(FP), DI
 	MOVQ	$0, SI
-	MOVQ	$0, DX
-	MOVQ	tid+8(FP), R10 // child_tid (x86-64 order: flags, stack, parent_tid, child_tid, tls)
+	MOVQ	tid+8(FP), DX // parent_tid (x86-64 order: flags, stack, parent_tid, child_tid, tls)
+	MOVQ	DX, R10 // child_tid: the same word
 	MOVQ	$0, R8
 	MOVQ	$56, AX // SYS_CLONE
 	SYSCALL
