@@ -441,12 +441,12 @@ func applyEdits(defaults []Stage, edits []edit) ([]slot, error) {
 			list = slices.Delete(list, i, i+1)
 		}
 	}
-	seen := map[string]bool{}
-	for _, s := range list {
-		if seen[s.stage.Name()] {
-			return nil, usageErr("two stages are named %q", s.stage.Name())
+	for i, s := range list {
+		for _, earlier := range list[:i] {
+			if earlier.stage.Name() == s.stage.Name() {
+				return nil, usageErr("two stages are named %q", s.stage.Name())
+			}
 		}
-		seen[s.stage.Name()] = true
 	}
 	return list, nil
 }

@@ -174,7 +174,7 @@ func (w Waiting) Await(r io.Reader) stages.Outcome {
 	}
 	// read reads records until one settles the launch.
 	read := func() result {
-		br := bufio.NewReader(r)
+		br := bufio.NewReaderSize(r, 512) // records are short; longer lines still read whole
 		var crash strings.Builder
 		execPending := false
 		for {

@@ -253,7 +253,7 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 		return false
 	}
 	var dups []*os.File
-	moved := map[uintptr]uintptr{}
+	moved := map[uintptr]uintptr(nil) // made on the first relocation: usually none
 	fdOf := func(f *os.File) (uintptr, error) {
 		fd := f.Fd()
 		if nfd, ok := moved[fd]; ok {
@@ -267,6 +267,9 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 			return 0, os.NewSyscallError("fcntl", err)
 		}
 		dups = append(dups, os.NewFile(uintptr(nfd), f.Name()))
+		if moved == nil {
+			moved = map[uintptr]uintptr{}
+		}
 		moved[fd] = uintptr(nfd)
 		return uintptr(nfd), nil
 	}
