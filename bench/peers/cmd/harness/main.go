@@ -31,7 +31,7 @@ import (
 )
 
 var (
-	runs    = flag.Int("runs", 30, "timed runs per row")
+	runs    = flag.Int("runs", 100, "timed runs per row")
 	warmup  = flag.Int("warmup", 3, "untimed runs per row first")
 	bin     = flag.String("bin", "", "directory with floor, poller, libdaemon, godaemon, vividcortex, daemonize (ours)")
 	before  = flag.String("before", "", "optional directory with daemonize, daemonize-static, libdaemon, libdaemon-static built from an older blivet (the before rows)")
