@@ -98,7 +98,7 @@ steps:
 				// would put it: the program's first milliseconds there
 				// would then delay the launcher's wake-up and exit
 				// (launch 1.81 -> 1.68 ms, the slowest quarter 2.30 ->
-				// 2.00 ms, interleaved). Bound to this CPU for the clone
+				// 2.07 ms, interleaved). Bound to this CPU for the clone
 				// only: the daemon takes the mask back first thing.
 				c.pinned = false
 				if _, _, e2 := syscall.RawSyscall(syscall.SYS_SCHED_GETAFFINITY, 0, unsafe.Sizeof(c.affinity), uintptr(unsafe.Pointer(&c.affinity[0]))); e2 == 0 {
