@@ -113,6 +113,7 @@ func WithCloseFDs(closeFDs bool) Option {
 // WithKeepFDs names inherited fds that survive closing, at the same
 // numbers in the daemon. Repeated use accumulates.
 func WithKeepFDs(fds ...int) Option {
+	fds = slices.Clone(fds) // the caller's slice may change after the call
 	return option(func(c *config) { c.KeepFDs = append(c.KeepFDs, fds...) }, "WithKeepFDs(%v)", fds)
 }
 
@@ -196,6 +197,7 @@ func WithChownPaths(chown bool) Option {
 // with cgo (build it with CGO_ENABLED=0, or -tags netgo when package net
 // brings cgo in): see privdrop.ParseCapabilities.
 func WithAmbientCaps(names ...string) Option {
+	names = slices.Clone(names) // the caller's slice may change after the call
 	return option(func(c *config) {
 		c.AmbientCaps = append(c.AmbientCaps, names...)
 	}, "WithAmbientCaps(%q)", names)

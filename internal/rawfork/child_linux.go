@@ -92,23 +92,6 @@ steps:
 			}
 			switch {
 			case c.direct:
-				// Start the daemon on the CPU this process runs on and
-				// frees at once by exiting, not on the one the launcher
-				// waits on, which looks idle, and is where the kernel
-				// would put it: the program's first milliseconds there
-				// would then delay the launcher's wake-up and exit
-				// (launch 1.81 -> 1.68 ms, the slowest quarter 2.30 ->
-				// 2.07 ms, interleaved). Bound to this CPU for the clone
-				// only: the daemon takes the mask back first thing.
-				c.pinned = false
-				if _, _, e2 := syscall.RawSyscall(syscall.SYS_SCHED_GETAFFINITY, 0, unsafe.Sizeof(c.affinity), uintptr(unsafe.Pointer(&c.affinity[0]))); e2 == 0 {
-					syscall.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&c.cpu)), 0, 0)
-					if c.cpu < uint32(len(c.oneCPU)*64) {
-						c.oneCPU[c.cpu/64] = 1 << (c.cpu % 64)
-						_, _, e2 = syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(c.oneCPU), uintptr(unsafe.Pointer(&c.oneCPU[0])))
-						c.pinned = e2 == 0
-					}
-				}
 				// The daemon goes on on this stack; this process exits
 				// inside rawCloneLeave. Until the daemon is off the
 				// stack, daemonTID (its TID, set by the kernel) holds
@@ -151,20 +134,6 @@ steps:
 			}
 			if c.waiter >= 0 {
 				syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(c.waiter), 0, 0)
-			}
-			if c.pinned {
-				// The intermediate's mask, or, should a cpuset change
-				// have made it invalid meanwhile, every CPU the cpuset
-				// allows: never the one CPU of the clone.
-				_, _, errno = syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(c.affinity), uintptr(unsafe.Pointer(&c.affinity[0])))
-				if errno != 0 {
-					for j = 0; j < len(c.oneCPU); j++ {
-						c.oneCPU[j] = ^uint64(0)
-					}
-					if _, _, errno = syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(c.oneCPU), uintptr(unsafe.Pointer(&c.oneCPU[0]))); errno != 0 {
-						goto fail
-					}
-				}
 			}
 			v, _, _ = syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
 			i++

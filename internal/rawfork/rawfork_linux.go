@@ -85,16 +85,12 @@ type child struct {
 	exec        []byte
 	nl          []byte
 	empty       []byte
-	cwd         uintptr    // AT_FDCWD
-	waiter      int        // -1, or the fd the waiting intermediate reports on
-	direct      bool       // the daemon's exec releases the launcher itself
-	daemonTID   uint32     // nonzero while a direct daemon may run on the stack
-	affinity    [16]uint64 // the intermediate's CPU mask, taken back by the daemon
-	oneCPU      [16]uint64 // the mask the intermediate clones the daemon with
-	cpu         uint32
-	pinned      bool   // the daemon was cloned bound to one CPU
-	ended       []byte // its record prefix
-	status      int32  // the daemon's wait status
+	cwd         uintptr // AT_FDCWD
+	waiter      int     // -1, or the fd the waiting intermediate reports on
+	direct      bool    // the daemon's exec releases the launcher itself
+	daemonTID   uint32  // nonzero while a direct daemon may run on the stack
+	ended       []byte  // its record prefix
+	status      int32   // the daemon's wait status
 	closeUnkept bool
 	digits      [24]byte
 	stxA        unix.Statx_t
