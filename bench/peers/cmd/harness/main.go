@@ -477,17 +477,28 @@ func daemonFDs(r *runner, work string, t tool) string {
 	}
 	data, _ := os.ReadFile(pidfile)
 	pid := strings.TrimSpace(string(data))
-	ents, err := os.ReadDir("/proc/" + pid + "/fd")
-	if err != nil {
-		return "?"
-	}
-	n := 0
-	for _, e := range ents {
-		if fd, _ := strconv.Atoi(e.Name()); fd > 2 {
-			n++
+	// A launcher may return while the program's dynamic loader still has
+	// a library open: count once no fd names a shared object (what was
+	// inherited stays; the loader's file goes within milliseconds).
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		ents, err := os.ReadDir("/proc/" + pid + "/fd")
+		if err != nil {
+			return "?"
 		}
+		n, loading := 0, false
+		for _, e := range ents {
+			if fd, _ := strconv.Atoi(e.Name()); fd > 2 {
+				n++
+				target, _ := os.Readlink("/proc/" + pid + "/fd/" + e.Name())
+				loading = loading || strings.Contains(filepath.Base(target), ".so")
+			}
+		}
+		if !loading || time.Now().After(deadline) {
+			return strconv.Itoa(n)
+		}
+		time.Sleep(time.Millisecond)
 	}
-	return strconv.Itoa(n)
 }
 
 // cost is one idle daemon's footprint.
