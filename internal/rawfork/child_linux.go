@@ -49,12 +49,9 @@ func launch(c *child) (pid uintptr, errno syscall.Errno) {
 	if !c.reset {
 		c.mask = c.saved
 	}
-	switch {
-	case c.direct:
-		pid, e = rawCloneAwaitDaemon(c.flags1, &c.daemonTID)
-	case c.flags1&syscall.CLONE_VM != 0:
-		pid, e = rawVforkClone(c.flags1)
-	default:
+	if c.flags1&syscall.CLONE_VM != 0 {
+		pid, e = rawVforkClone(c.flags1, &c.daemonTID)
+	} else {
 		pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, c.flags1, 0, 0, 0, 0, 0)
 		e = uintptr(errno)
 	}
@@ -99,7 +96,7 @@ steps:
 				pid, e = rawCloneLeave(c.flags2, &c.daemonTID)
 				errno = syscall.Errno(e)
 			case c.flags2&syscall.CLONE_VM != 0:
-				pid, e = rawVforkClone(c.flags2)
+				pid, e = rawVforkClone(c.flags2, &c.daemonTID)
 				errno = syscall.Errno(e)
 			default:
 				pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, c.flags2, 0, 0, 0, 0, 0)

@@ -6,12 +6,6 @@ package rawfork
 // launcher directly exist on this architecture (vfork_amd64.s).
 const directRelease = true
 
-// rawCloneAwaitDaemon is the launcher's clone(2) for CLONE_VM|CLONE_VFORK
-// when the daemon releases it: see vfork_amd64.s.
-//
-//go:noescape
-func rawCloneAwaitDaemon(flags uintptr, tid *uint32) (pid uintptr, errno uintptr)
-
 // rawCloneLeave is the intermediate's clone(2) of a daemon that takes
 // over its stack: see vfork_amd64.s.
 //

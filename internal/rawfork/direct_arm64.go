@@ -7,13 +7,8 @@ import "syscall"
 // directRelease is false on arm64: its clone routines for the daemon to
 // release the launcher directly are not written yet (they could not be
 // run here), so the launcher waits for the intermediate, which waits for
-// the daemon's exec (rawVforkClone twice). The two stubs are never called.
+// the daemon's exec (rawVforkClone twice). The stub is never called.
 const directRelease = false
-
-//go:nosplit
-func rawCloneAwaitDaemon(flags uintptr, tid *uint32) (pid uintptr, errno uintptr) {
-	return 0, uintptr(syscall.ENOSYS)
-}
 
 //go:nosplit
 func rawCloneLeave(flags uintptr, tid *uint32) (pid uintptr, errno uintptr) {

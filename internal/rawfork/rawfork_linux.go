@@ -23,11 +23,13 @@ import (
 const VerifyErrno = 4096
 
 // rawVforkClone is clone(2) safe for CLONE_VM|CLONE_VFORK (see the .s
-// files): the return address stays off the shared stack. Call it only
-// from launch, never through a wrapper the child would return from.
+// files): the return address stays off the shared stack, and the parent
+// resumes only once *daemon is 0, no daemon of the direct release still
+// running on the stack (see prepare). Call it only from launch, never
+// through a wrapper the child would return from.
 //
 //go:noescape
-func rawVforkClone(flags uintptr) (pid uintptr, errno uintptr)
+func rawVforkClone(flags uintptr, daemon *uint32) (pid uintptr, errno uintptr)
 
 var probe struct {
 	once sync.Once

@@ -2,47 +2,24 @@
 
 #include "textflag.h"
 
-// func rawVforkClone(flags uintptr) (pid uintptr, errno uintptr)
+// func rawVforkClone(flags uintptr, daemon *uint32) (pid uintptr, errno uintptr)
 //
 // clone(2) for CLONE_VM|CLONE_VFORK: the child runs on this stack while
 // the parent is suspended, and would overwrite the return address stored
 // below the caller's frame. So the return address leaves the stack for the
 // system call (R12 survives it, in both processes) and goes back after.
-TEXT ·rawVforkClone(SB),NOSPLIT|NOFRAME,$0-24
-	MOVQ	flags+0(FP), DI
-	MOVQ	$0, SI
-	MOVQ	$0, DX
-	MOVQ	$0, R10
-	MOVQ	$0, R8
-	MOVQ	$56, AX // SYS_CLONE
-	POPQ	R12
-	SYSCALL
-	PUSHQ	R12
-	CMPQ	AX, $0xfffffffffffff001
-	JLS	ok
-	NEGQ	AX
-	MOVQ	$0, pid+8(FP)
-	MOVQ	AX, errno+16(FP)
-	RET
-ok:
-	MOVQ	AX, pid+8(FP)
-	MOVQ	$0, errno+16(FP)
-	RET
-
-// func rawCloneAwaitDaemon(flags uintptr, tid *uint32) (pid uintptr, errno uintptr)
 //
-// The launcher's clone(2) when the daemon releases it directly (see
-// direct in rawfork_linux.go). flags hold CLONE_VM|CLONE_VFORK: as in
-// rawVforkClone the return address leaves the stack for the call. When
-// the intermediate has exited, the daemon may still run on this stack, so
-// the parent touches no memory but *tid until the daemon is off it: it
-// waits, in registers only, until the kernel clears *tid at the daemon's
-// exec or exit (CLONE_CHILD_CLEARTID); it is 0 when no daemon was forked,
-// since the kernel itself sets it as it creates one (CLONE_PARENT_SETTID).
-// The wait is a shared futex wait, matching the kernel's wake.
-TEXT ·rawCloneAwaitDaemon(SB),NOSPLIT|NOFRAME,$0-32
+// The parent resumes once the child has exec'd or exited; a daemon the
+// child cloned onto this stack without CLONE_VFORK (the direct release:
+// see rawCloneLeave) may still run on it. So before it touches the stack
+// again the parent waits, in registers only, until *daemon is 0: the
+// kernel sets it to that daemon's TID as it creates it
+// (CLONE_PARENT_SETTID) and clears it at the daemon's exec or exit
+// (CLONE_CHILD_CLEARTID); without such a daemon it stays 0. The wait is a
+// shared futex wait, matching the kernel's wake.
+TEXT ·rawVforkClone(SB),NOSPLIT|NOFRAME,$0-32
 	MOVQ	flags+0(FP), DI
-	MOVQ	tid+8(FP), R13
+	MOVQ	daemon+8(FP), R13
 	MOVQ	$0, SI
 	MOVQ	$0, DX
 	MOVQ	$0, R10
@@ -51,7 +28,7 @@ TEXT ·rawCloneAwaitDaemon(SB),NOSPLIT|NOFRAME,$0-32
 	POPQ	R12
 	SYSCALL
 	CMPQ	AX, $0
-	JEQ	back // the intermediate
+	JEQ	back // the child
 	CMPQ	AX, $0xfffffffffffff001
 	JHI	back // no child: nothing ran on this stack
 	MOVQ	AX, BX
