@@ -31,7 +31,7 @@ func (h hookSpec) name() string {
 // hooks on one stage fire in registration order.
 func WithHookBefore(stage string, fn HookFunc) Option {
 	h := hookSpec{"before", stage, fn, site(1)}
-	return option(func(c *config) { c.hooks = append(c.hooks, h) }, "%s", "WithHookBefore("+stage+") at "+h.site)
+	return option(func(c *config) { c.hooks = append(c.hooks, h) }, "WithHookBefore(%s) at %s", stage, h.site)
 }
 
 // WithHookAfter fires fn right after the stage called stage. After a fork
@@ -39,7 +39,7 @@ func WithHookBefore(stage string, fn HookFunc) Option {
 // intermediate; after "fork2": in the daemon). Repeated use is additive.
 func WithHookAfter(stage string, fn HookFunc) Option {
 	h := hookSpec{"after", stage, fn, site(1)}
-	return option(func(c *config) { c.hooks = append(c.hooks, h) }, "%s", "WithHookAfter("+stage+") at "+h.site)
+	return option(func(c *config) { c.hooks = append(c.hooks, h) }, "WithHookAfter(%s) at %s", stage, h.site)
 }
 
 // EventKind tells what an Event reports.
