@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blivet-go/blivet/internal/sys"
 	"github.com/blivet-go/blivet/privdrop"
 	"github.com/blivet-go/blivet/stages"
 	"github.com/blivet-go/blivet/stages/program"
@@ -305,16 +306,16 @@ func (c *config) validate() error {
 			return err
 		}
 	}
-	if st, err := os.Stat(c.Dir); err != nil {
+	if dir, err := sys.IsDir(c.Dir); err != nil {
 		return usageErr("WithChdir: %v", err)
-	} else if !st.IsDir() {
+	} else if !dir {
 		return usageErr("WithChdir: %q is not a directory", c.Dir)
 	}
 	for _, out := range []struct{ opt, path string }{{"WithStdout", c.Stdout}, {"WithStderr", c.Stderr}} {
 		if out.path == "" {
 			continue
 		}
-		if st, err := os.Stat(out.path); err == nil && st.IsDir() {
+		if dir, _ := sys.IsDir(out.path); dir {
 			return usageErr("%s: %q is a directory, not an output file", out.opt, out.path)
 		}
 	}
@@ -349,7 +350,7 @@ func (c *config) validate() error {
 		if p == "" {
 			continue
 		}
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
+		if dir, _ := sys.IsDir(p); dir {
 			return usageErr("%q is a directory, not a pidfile or lockfile path", p)
 		}
 		for _, out := range []struct{ opt, path string }{{"WithStdout", c.Stdout}, {"WithStderr", c.Stderr}} {
@@ -418,7 +419,7 @@ func newSlot(st Stage) slot {
 // applyEdits applies the stage edits to the default stages in order and
 // checks the result: unique stage names.
 func applyEdits(defaults []Stage, edits []edit) ([]slot, error) {
-	var list []slot
+	list := make([]slot, 0, len(defaults)+len(edits)) // one allocation
 	for _, st := range defaults {
 		list = append(list, newSlot(st))
 	}

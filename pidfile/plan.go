@@ -38,8 +38,6 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 	}
 	var files []*os.File
 	open := func(path string) (*os.File, error) {
-		var before unix.Stat_t
-		existed := unix.Lstat(path, &before) == nil
 		o, err := openSafe(path)
 		if err != nil {
 			return nil, err
@@ -47,8 +45,7 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 		unix.Close(o.Dir)
 		o.Dir = -1
 		f := os.NewFile(uintptr(o.FD), o.Path)
-		var st unix.Stat_t
-		if err := unix.Fstat(o.FD, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		if st := &o.Stat; st.Mode&unix.S_IFMT != unix.S_IFREG {
 			// A device as pidfile: written by the Go stage only.
 			f.Close()
 			return nil, stages.ErrNoRawForm
@@ -59,7 +56,7 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 			// holds the lock, and only when it names the failed daemon or
 			// is the empty file this launch created. A separate lockfile is
 			// never removed.
-			dev, ino, created := uint64(st.Dev), uint64(st.Ino), !existed
+			dev, ino, created := uint64(o.Stat.Dev), uint64(o.Stat.Ino), o.Created
 			p.OnFailure(func(pid int) { removeFailed(o.Path, lockPath, dev, ino, created, pid) })
 		}
 		return f, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/blivet-go/blivet"
+	"github.com/blivet-go/blivet/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -181,7 +182,7 @@ func parseArgs(args []string) (*cli, error) {
 		if out.flag == "-e/--stderr" && c.stderrDerived {
 			what = "the stderr path derived from -o"
 		}
-		if st, err := os.Stat(out.path); err == nil && st.IsDir() {
+		if dir, _ := sys.IsDir(out.path); dir {
 			return nil, usagef("%s: %s is a directory, not an output file", what, out.path)
 		}
 		for _, f := range []struct{ flag, path string }{{"the pidfile", c.pidfile}, {"the lockfile", c.lockfile}} {
@@ -190,9 +191,9 @@ func parseArgs(args []string) (*cli, error) {
 			}
 		}
 	}
-	if st, err := os.Stat(c.dir); err != nil {
+	if dir, err := sys.IsDir(c.dir); err != nil {
 		return nil, usagef("-c/--chdir: %v", err)
-	} else if !st.IsDir() {
+	} else if !dir {
 		return nil, usagef("-c/--chdir: %s is not a directory", c.dir)
 	}
 	for _, kv := range c.env {
@@ -335,11 +336,12 @@ func deriveStderr(stdout string) string {
 // options translates the command line into blivet options. extra come
 // last (the program stages, the observer).
 func (c *cli) options(extra ...blivet.Option) []blivet.Option {
-	opts := []blivet.Option{
+	opts := make([]blivet.Option, 0, 16+len(c.env)+len(extra)) // one allocation
+	opts = append(opts,
 		blivet.WithAutoNotify(),
 		blivet.WithChdir(c.dir),
 		blivet.WithForeground(c.foreground),
-	}
+	)
 	if c.umask >= 0 {
 		opts = append(opts, blivet.WithUmask(os.FileMode(c.umask)))
 	}

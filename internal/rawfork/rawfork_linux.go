@@ -128,6 +128,29 @@ func (c *child) grow(n int) {
 	c.keep = append(c.keep, c.arena[:cap(c.arena)])
 }
 
+// bytes copies s into the arena and returns the copy: the raw children's
+// fixed records share the arena's allocation instead of one each.
+func (c *child) bytes(s string) []byte {
+	if len(s) > cap(c.arena)-len(c.arena) {
+		c.grow(len(s))
+	}
+	at := len(c.arena)
+	c.arena = append(c.arena, s...)
+	return c.arena[at:len(c.arena):len(c.arena)]
+}
+
+// rawRecordPrefix copies the start of step's failure record into the
+// arena, as bytes does.
+func (c *child) rawRecordPrefix(step int) []byte {
+	const room = len(wire.Version) + 48 // " raw step=" + a number + " errno="
+	if room > cap(c.arena)-len(c.arena) {
+		c.grow(room)
+	}
+	at := len(c.arena)
+	c.arena = wire.AppendRawRecordPrefix(c.arena, step) // within capacity: never moves
+	return c.arena[at:len(c.arena):len(c.arena)]
+}
+
 func (c *child) cstrs(ss []string) ([]uintptr, error) {
 	out := make([]uintptr, 0, len(ss)+1)
 	for _, s := range ss {
@@ -176,9 +199,9 @@ func marksCloexec(p *stages.Plan) bool {
 func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 	vfork := o.Vfork && o.Waiter == nil
 	c := &child{pipe: uintptr(pipe), reset: p.ResetSignals, waiter: -1, closeUnkept: o.CloseUnkept,
-		ended:  []byte(wire.Version + " ended status="),
-		pidRec: []byte(wire.Version + " pid "), exec: wire.Encode(wire.Record{Kind: wire.KindExec}),
-		nl: []byte("\n"), empty: []byte{0}}
+		exec: wire.Encode(wire.Record{Kind: wire.KindExec})}
+	c.ended, c.pidRec = c.bytes(wire.Version+" ended status="), c.bytes(wire.Version+" pid ")
+	c.nl, c.empty = c.bytes("\n"), c.bytes("\x00")
 	c.ops = make([]rop, 0, len(p.Ops)+1) // +1: a close-on-exec step may be added
 	cwd := unix.AT_FDCWD
 	c.cwd = uintptr(cwd)
@@ -287,7 +310,7 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 	}
 	var err error
 	for i, op := range p.Ops {
-		r := rop{kind: op.Kind, num: uintptr(op.Num), fail: wire.RawRecordPrefix(i)}
+		r := rop{kind: op.Kind, num: uintptr(op.Num), fail: c.rawRecordPrefix(i)}
 		if op.File != nil {
 			if r.fd, err = fdOf(op.File); err != nil {
 				return nil, dups, err

@@ -89,6 +89,9 @@ type File struct {
 	Path, Base string
 	// Stat is what fstat(2) said about FD after the checks.
 	Stat unix.Stat_t
+	// Created tells that the path named nothing just before the open
+	// (Spec.Create): the file is, most likely, this open's creation.
+	Created bool
 }
 
 // OSFile hands FD over to a new *os.File named by Path; f.FD becomes -1.
@@ -183,6 +186,7 @@ func Open(path string, spec Spec) (*File, error) {
 			return nil, err
 		}
 	case errors.Is(err, unix.ENOENT) && spec.Create:
+		f.Created = true
 	default:
 		return nil, spec.fail("open", clean, err)
 	}
@@ -218,7 +222,9 @@ func Open(path string, spec Spec) (*File, error) {
 	if err := spec.check(clean, &f.Stat); err != nil {
 		return nil, err
 	}
-	if err := unix.SetNonblock(fd, false); err != nil {
+	// Back to blocking mode. The status flags are known (those opened
+	// with), so one F_SETFL does it, without reading them first.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, flags&^unix.O_NONBLOCK); err != nil {
 		return nil, spec.fail("fcntl", clean, err)
 	}
 	if spec.Truncate && f.IsRegular() && f.Stat.Size != 0 {

@@ -94,6 +94,26 @@ func TestRefusals(t *testing.T) {
 	untouched()
 }
 
+// TestAppendStaysAfterBlocking: Open puts the descriptor back in blocking
+// mode with one F_SETFL of the flags it opened with; O_APPEND must survive
+// it, or an appending log would overwrite itself.
+func TestAppendStaysAfterBlocking(t *testing.T) {
+	spec := outSpec()
+	spec.Truncate, spec.Append = false, true
+	f, err := safefile.Open(filepath.Join(t.TempDir(), "app.log"), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	flags, err := unix.FcntlInt(uintptr(f.FD), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags&unix.O_APPEND == 0 || flags&unix.O_NONBLOCK != 0 {
+		t.Errorf("flags %#x: want O_APPEND set and O_NONBLOCK clear", flags)
+	}
+}
+
 func TestAccepted(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "out.log")

@@ -14,6 +14,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// IsDir reports whether path (followed) is a directory; the error is the
+// one os.Stat would return. It is a plain stat(2) into a local: no
+// os.FileInfo to allocate and fill, on the launcher's path.
+func IsDir(path string) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return false, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
+}
+
 // ExeID identifies an executable file by device and inode.
 type ExeID struct{ Dev, Ino uint64 }
 

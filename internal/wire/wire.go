@@ -268,7 +268,8 @@ func Encode(r Record) []byte {
 	case KindEnded:
 		fmt.Fprintf(&b, " ended status=%d", uint32(r.Status))
 	case KindRaw:
-		b.Write(RawPrefix(r.Step))
+		var buf [48]byte
+		b.Write(AppendRawPrefix(buf[:0], r.Step))
 		b.WriteString(strconv.Itoa(int(r.Errno)))
 	case KindError:
 		encodeError(&b, r.Err)
@@ -277,12 +278,19 @@ func Encode(r Record) []byte {
 	return []byte(b.String())
 }
 
-// RawPrefix is what a raw child writes before the decimal errno and a
-// newline to report that pipeline step step failed.
-func RawPrefix(step int) []byte { return []byte(" raw step=" + strconv.Itoa(step) + " errno=") }
+// AppendRawPrefix appends what a raw child writes before the decimal
+// errno and a newline to report that pipeline step step failed.
+func AppendRawPrefix(b []byte, step int) []byte {
+	b = append(b, " raw step="...)
+	b = strconv.AppendInt(b, int64(step), 10)
+	return append(b, " errno="...)
+}
 
-// RawRecordPrefix is RawPrefix with the version, a whole record's start.
-func RawRecordPrefix(step int) []byte { return append([]byte(Version), RawPrefix(step)...) }
+// AppendRawRecordPrefix appends AppendRawPrefix's text after the
+// version: a whole record's start.
+func AppendRawRecordPrefix(b []byte, step int) []byte {
+	return AppendRawPrefix(append(b, Version...), step)
+}
 
 func encodeError(b *strings.Builder, e *stages.Error) {
 	if e == nil {

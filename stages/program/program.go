@@ -99,11 +99,11 @@ func (p *Program) Check() error {
 	if p.Path == "" {
 		return nil
 	}
-	st, err := os.Stat(p.Path)
-	switch {
+	var st unix.Stat_t // stat(2) into a local: no FileInfo to build
+	switch err := unix.Stat(p.Path, &st); {
 	case err != nil:
-		return noInput("%v", err)
-	case !st.Mode().IsRegular():
+		return noInput("%v", &os.PathError{Op: "stat", Path: p.Path, Err: err})
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return noInput("%s is not a regular file", p.Path)
 	}
 	if err := unix.Access(p.Path, unix.X_OK); err != nil {
