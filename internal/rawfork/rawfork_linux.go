@@ -85,8 +85,7 @@ type child struct {
 	old         [4]uint64
 	pidRec      []byte
 	exec        []byte
-	nl          []byte
-	empty       []byte
+	empty       []byte  // "" as a C string: statx's path with AT_EMPTY_PATH
 	cwd         uintptr // AT_FDCWD
 	waiter      int     // -1, or the fd the waiting intermediate reports on
 	direct      bool    // the daemon's exec releases the launcher itself
@@ -201,7 +200,7 @@ func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 	c := &child{pipe: uintptr(pipe), reset: p.ResetSignals, waiter: -1, closeUnkept: o.CloseUnkept,
 		exec: wire.Encode(wire.Record{Kind: wire.KindExec})}
 	c.ended, c.pidRec = c.bytes(wire.Version+" ended status="), c.bytes(wire.Version+" pid ")
-	c.nl, c.empty = c.bytes("\n"), c.bytes("\x00")
+	c.empty = c.bytes("\x00")
 	c.ops = make([]rop, 0, len(p.Ops)+1) // +1: a close-on-exec step may be added
 	cwd := unix.AT_FDCWD
 	c.cwd = uintptr(cwd)

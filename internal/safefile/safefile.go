@@ -222,9 +222,11 @@ func Open(path string, spec Spec) (*File, error) {
 	if err := spec.check(clean, &f.Stat); err != nil {
 		return nil, err
 	}
-	// Back to blocking mode. The status flags are known (those opened
-	// with), so one F_SETFL does it, without reading them first.
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, flags&^unix.O_NONBLOCK); err != nil {
+	// Back to blocking mode. The status flags are known (opened with
+	// O_APPEND or not), so one F_SETFL does it, without reading them
+	// first. Only O_APPEND is passed: F_SETFL gives other open bits other
+	// meanings on some systems (FreeBSD reads O_CREAT as FRDAHEAD).
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, flags&unix.O_APPEND); err != nil {
 		return nil, spec.fail("fcntl", clean, err)
 	}
 	if spec.Truncate && f.IsRegular() && f.Stat.Size != 0 {

@@ -109,8 +109,8 @@ func TestAppendStaysAfterBlocking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if flags&unix.O_APPEND == 0 || flags&unix.O_NONBLOCK != 0 {
-		t.Errorf("flags %#x: want O_APPEND set and O_NONBLOCK clear", flags)
+	if flags&unix.O_APPEND == 0 || flags&unix.O_NONBLOCK != 0 || flags&unix.O_CREAT != 0 {
+		t.Errorf("flags %#x: want O_APPEND set, O_NONBLOCK and O_CREAT clear", flags)
 	}
 }
 

@@ -13,6 +13,7 @@ package main
 import (
 	"bytes"
 	"debug/buildinfo"
+	"debug/elf"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -119,11 +120,11 @@ func tools() []tool {
 	}
 	if *before != "" {
 		ts = append(ts,
-			tool{name: nameOldCLI, pidfile: true, note: "before (" + *beforeV + "), plain go build: dynamic",
+			tool{name: nameOldCLI, pidfile: true, note: "before (" + *beforeV + "), plain go build: " + linkage(o("daemonize")),
 				argv: func(p string) []string { return []string{o("daemonize"), "-p", p, *sleep, "100000"} }},
 			tool{name: nameOldCLIStatic, pidfile: true, note: "before, CGO_ENABLED=0",
 				argv: func(p string) []string { return []string{o("daemonize-static"), "-p", p, *sleep, "100000"} }},
-			tool{name: nameOldLib, pidfile: true, note: "before, plain go build: dynamic",
+			tool{name: nameOldLib, pidfile: true, note: "before, plain go build: " + linkage(o("libdaemon")),
 				argv: func(p string) []string { return []string{o("libdaemon"), p} }},
 			tool{name: nameOldLibStatic, pidfile: true, note: "before, CGO_ENABLED=0",
 				argv: func(p string) []string { return []string{o("libdaemon-static"), p} }},
@@ -143,6 +144,22 @@ func tools() []tool {
 		tool{name: "godaemon (VividCortex)", note: "no pidfile",
 			argv: func(string) []string { return []string{b("vividcortex")} }},
 	)
+}
+
+// linkage says how the program at path is linked: "dynamic" when it asks
+// for an ELF interpreter (the dynamic loader), else "static".
+func linkage(path string) string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "dynamic"
+		}
+	}
+	return "static"
 }
 
 // Row names the targets refer to.
@@ -727,7 +744,7 @@ func render(rows []row, pollerRow row, fdRows []row, costs []cost, starts []goSt
 	p("- builds: every Go program with plain `go build`, as users get it (`file` says statically linked for all\n")
 	p("  of them, ours included, since blivet no longer needs cgo)")
 	if *before != "" {
-		p("; the before rows are blivet at %s, whose plain\n  `go build` was dynamically linked (cgo through os/user), also shown built with CGO_ENABLED=0", *beforeV)
+		p("; the before rows are blivet at %s (plain `go build`: %s), also shown built\n  with CGO_ENABLED=0", *beforeV, linkage(filepath.Join(*before, "daemonize")))
 	}
 	p("\n\n")
 
