@@ -95,8 +95,9 @@ func TestRefusals(t *testing.T) {
 }
 
 // TestAppendStaysAfterBlocking: Open puts the descriptor back in blocking
-// mode with one F_SETFL of the flags it opened with; O_APPEND must survive
-// it, or an appending log would overwrite itself.
+// mode with one F_SETFL that passes only O_APPEND; O_APPEND must survive
+// it (or an appending log would overwrite itself), and no other open bit
+// may be set through it (FreeBSD reads O_CREAT there as FRDAHEAD).
 func TestAppendStaysAfterBlocking(t *testing.T) {
 	spec := outSpec()
 	spec.Truncate, spec.Append = false, true
