@@ -87,6 +87,52 @@ func (s stats) String() string {
 // loadavg is /proc/loadavg when the harness started.
 var loadavg string
 
+// stolen is the share of CPU time the hypervisor took from this machine
+// while the launch and ready rows ran ("" when /proc/stat does not say):
+// on a VM whose neighbours are busy, every row slows, and not evenly.
+var stolen string
+
+// cpuTimes is the first line of /proc/stat: the machine's CPU time by
+// state, in ticks (user nice system idle iowait irq softirq steal ...).
+func cpuTimes() []uint64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return nil
+	}
+	var t []uint64
+	for _, s := range f[1:] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return nil
+		}
+		t = append(t, n)
+	}
+	return t
+}
+
+// stealShare formats the steal ticks between two cpuTimes readings as a
+// percentage of all ticks.
+func stealShare(a, b []uint64) string {
+	if len(a) < 8 || len(b) < 8 {
+		return ""
+	}
+	var total uint64
+	for i := range a {
+		if i < len(b) {
+			total += b[i] - a[i]
+		}
+	}
+	if total == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(b[7]-a[7])/float64(total))
+}
+
 func main() {
 	flag.Parse()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -325,7 +371,9 @@ func mainPhase(work string) {
 	names = append(names, "poller alone")
 	argvs = append(argvs, func(string) []string { return []string{poller, alive, "--", *truebin} })
 	fmt.Fprintf(os.Stderr, "launch and ready: %d rows x %d runs (+%d warmup)...\n", len(argvs), *runs, *warmup)
+	before := cpuTimes()
 	res, err := measure(r, work, names, argvs)
+	stolen = stealShare(before, cpuTimes())
 	if err != nil {
 		die("%v", err)
 	}
@@ -740,6 +788,10 @@ func render(rows []row, pollerRow row, fdRows []row, costs []cost, starts []goSt
 	p("- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	p("- machine: %s cores (%s), Linux %s, %s; load average before the run: %s\n", cmdOut("nproc"), cpuModel(), cmdOut("uname", "-r"), cmdOut("go", "version"), loadavg)
 	p("- runs: %d timed per row (after %d untimed), interleaved; times in ms as min / median / max\n", *runs, *warmup)
+	if stolen != "" {
+		p("- CPU time stolen by the hypervisor while the launch and ready rows ran: %s of the machine's\n", stolen)
+		p("  (from /proc/stat: the higher it is, the less a ratio between rows from one run can be trusted)\n")
+	}
 	p("- reproduce: `bash bench/peers/run` (from the repository root)\n")
 	p("- builds: every Go program with plain `go build`, as users get it (`file` says statically linked for all\n")
 	p("  of them, ours included, since blivet no longer needs cgo)")
