@@ -419,7 +419,7 @@ func newSlot(st Stage) slot {
 // applyEdits applies the stage edits to the default stages in order and
 // checks the result: unique stage names.
 func applyEdits(defaults []Stage, edits []edit) ([]slot, error) {
-	list := make([]slot, 0, len(defaults)+len(edits)) // one allocation
+	var list []slot
 	for _, st := range defaults {
 		list = append(list, newSlot(st))
 	}

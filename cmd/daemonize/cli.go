@@ -336,12 +336,11 @@ func deriveStderr(stdout string) string {
 // options translates the command line into blivet options. extra come
 // last (the program stages, the observer).
 func (c *cli) options(extra ...blivet.Option) []blivet.Option {
-	opts := make([]blivet.Option, 0, 16+len(c.env)+len(extra)) // one allocation
-	opts = append(opts,
+	opts := []blivet.Option{
 		blivet.WithAutoNotify(),
 		blivet.WithChdir(c.dir),
 		blivet.WithForeground(c.foreground),
-	)
+	}
 	if c.umask >= 0 {
 		opts = append(opts, blivet.WithUmask(os.FileMode(c.umask)))
 	}
