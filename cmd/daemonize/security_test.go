@@ -61,6 +61,27 @@ func TestOutputDirectoryCLI(t *testing.T) {
 	r.none()
 }
 
+// TestChdirUsageCLI: -c naming nothing, or something that is not a
+// directory, is a usage error (64) naming the flag and the reason, before
+// anything runs.
+func TestChdirUsageCLI(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, want string }{
+		{"/nonexistent/blivet-dir", "stat /nonexistent/blivet-dir: no such file or directory"},
+		{file, file + " is not a directory"},
+	} {
+		r := daemonize(t, []string{"-c", tc.dir, "/bin/true"}).expect(64)
+		if !strings.Contains(r.stderr, "-c/--chdir: "+tc.want) {
+			t.Errorf("-c %s: stderr %q, want %q", tc.dir, r.stderr, tc.want)
+		}
+		r.none()
+	}
+}
+
 // TestReadOnlyFileSystemCLI: -o or -p on a read-only file system is 73
 // (EROFS), named, nothing left running.
 func TestReadOnlyFileSystemCLI(t *testing.T) {
