@@ -105,7 +105,7 @@ const (
 	OpChdir                      // fchdir(File) when set, else chdir(Path)
 	OpDup                        // dup File onto fd Num (clearing close-on-exec)
 	OpLock                       // flock(File, LOCK_EX|LOCK_NB), then Path must still name File
-	OpWritePID                   // File := own PID in decimal and "\n" (pwrite, then truncate)
+	OpWritePID                   // File := own PID in decimal and "\n" (pwrite, then truncate if it was longer)
 	OpKeepOpen                   // clear close-on-exec on File at its own number
 	OpCloexec                    // mark every fd from 3 close-on-exec, except Keep
 	OpDrop                       // setgroups(Groups), setresgid(GID), setresuid(UID) unless -1, then Verify

@@ -188,9 +188,14 @@ steps:
 			// The path must still name the locked file: an instance that
 			// was stopping may have removed it between open and lock.
 			_, _, errno = syscall.RawSyscall6(unix.SYS_STATX, op.fd, uintptr(unsafe.Pointer(&c.empty[0])),
-				unix.AT_EMPTY_PATH, unix.STATX_INO, uintptr(unsafe.Pointer(&c.stxA)), 0)
+				unix.AT_EMPTY_PATH, unix.STATX_INO|unix.STATX_SIZE, uintptr(unsafe.Pointer(&c.stxA)), 0)
 			if errno != 0 {
 				goto fail
+			}
+			// Its size under the lock, for a pidfile write on the same file.
+			c.sizeFD, c.size = ^uintptr(0), c.stxA.Size
+			if c.stxA.Mask&unix.STATX_SIZE != 0 {
+				c.sizeFD = op.fd
 			}
 			_, _, errno = syscall.RawSyscall6(unix.SYS_STATX, c.cwd, op.path,
 				unix.AT_SYMLINK_NOFOLLOW, unix.STATX_INO, uintptr(unsafe.Pointer(&c.stxB)), 0)
@@ -204,13 +209,31 @@ steps:
 		case stages.OpWritePID:
 			v, _, _ = syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
 			n = decimal(&c.digits, v, '\n')
-			// Write, then cut: a reader never sees an empty file.
+			// Write, then cut: a reader never sees an empty file. The cut
+			// is needed only when the file was longer than what is
+			// written; its size is known from the lock step on this file,
+			// or read now (a statx costs a fraction of an ext4 ftruncate,
+			// and a new pidfile is empty).
+			if c.sizeFD != op.fd {
+				_, _, errno = syscall.RawSyscall6(unix.SYS_STATX, op.fd, uintptr(unsafe.Pointer(&c.empty[0])),
+					unix.AT_EMPTY_PATH, unix.STATX_SIZE, uintptr(unsafe.Pointer(&c.stxB)), 0)
+				if errno != 0 {
+					goto fail
+				}
+				c.size = c.stxB.Size
+				if c.stxB.Mask&unix.STATX_SIZE == 0 {
+					c.size = ^uint64(0)
+				}
+			}
+			c.sizeFD = ^uintptr(0)
 			if _, _, errno = syscall.RawSyscall6(syscall.SYS_PWRITE64, op.fd, uintptr(unsafe.Pointer(&c.digits[n])),
 				uintptr(len(c.digits)-n), 0, 0, 0); errno != 0 {
 				goto fail
 			}
-			if _, _, errno = syscall.RawSyscall(syscall.SYS_FTRUNCATE, op.fd, uintptr(len(c.digits)-n), 0); errno != 0 {
-				goto fail
+			if c.size > uint64(len(c.digits)-n) {
+				if _, _, errno = syscall.RawSyscall(syscall.SYS_FTRUNCATE, op.fd, uintptr(len(c.digits)-n), 0); errno != 0 {
+					goto fail
+				}
 			}
 		case stages.OpCloexec:
 			lo = 3

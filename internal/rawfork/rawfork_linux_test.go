@@ -431,6 +431,52 @@ func TestLockAndPID(t *testing.T) {
 	}
 }
 
+// The daemon's PID replaces whatever the file held: a longer stale
+// content is cut after the write, whether the file is the one it locked
+// (its size known from the lock step) or a separate pidfile (its size
+// read before the write); a new, empty file ends up the same.
+func TestPIDReplacesLongerContent(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		locked bool
+		before string
+	}{
+		{"locked, longer", true, "4194303999 stale and long\n"},
+		{"locked, empty", true, ""},
+		{"separate, longer", false, "4194303999 stale and long\n"},
+		{"separate, empty", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "x.pid")
+			if err := os.WriteFile(path, []byte(tc.before), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(path, os.O_RDWR|syscall.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ops := []stages.Op{{Kind: stages.OpSetsid}, {Kind: stages.OpFork}}
+			if tc.locked {
+				ops = append(ops, stages.Op{Kind: stages.OpLock, File: f, Path: path})
+			}
+			ops = append(ops, stages.Op{Kind: stages.OpWritePID, File: f}, stages.Op{Kind: stages.OpKeepOpen, File: f},
+				stages.Op{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{"/bin/sleep"}, Argv: []string{"sleep", "60"}, Announce: true}})
+			recs, daemon := run(t, &stages.Plan{Final: true, Ops: ops}, Options{Vfork: true})
+			if daemon > 0 {
+				defer syscall.Kill(daemon, syscall.SIGKILL)
+			}
+			if recs[len(recs)-1].Kind != wire.KindExec {
+				t.Fatalf("records %+v", recs)
+			}
+			if b, _ := os.ReadFile(path); string(b) != strconv.Itoa(daemon)+"\n" {
+				t.Errorf("pidfile %q, want exactly %d and a newline", b, daemon)
+			}
+		})
+	}
+}
+
 func readLocks(t *testing.T) string {
 	b, err := os.ReadFile("/proc/locks")
 	if err != nil {

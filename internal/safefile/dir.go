@@ -74,6 +74,9 @@ func openDir(path string) (int, error) {
 	if path == "" || strings.IndexByte(path, 0) >= 0 {
 		return -1, fmt.Errorf("%q is not a usable directory path", path)
 	}
+	if fd, ok := openNoLinks(path); ok {
+		return fd, nil
+	}
 	cur, walked, err := openRoot(filepath.IsAbs(path))
 	if err != nil {
 		return -1, err
