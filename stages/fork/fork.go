@@ -133,37 +133,10 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 	}
 	defer r.Close()
 	if !p.Final {
-		path, exe, err := sys.Executable()
-		if err != nil {
+		if err := st.planReexec(s, p, w); err != nil {
 			w.Close()
-			return stages.Wrap(st.Name(), stages.ExitOSErr, err)
+			return err
 		}
-		// The re-executed program plays the generation the plan left off
-		// in: the daemon after the second fork, else the intermediate.
-		role := "intermediate"
-		for _, op := range p.Ops {
-			if op.Kind == stages.OpFork {
-				role = "daemon"
-			}
-		}
-		m := wire.NewMarker(s, role, p.Resume, int(w.Fd()), path, exe)
-		// As a re-executed generation would get: stdin and stdout on
-		// /dev/null, stderr kept for what the program says before
-		// Daemonize (its stdio stage takes care of them after).
-		null, err := sys.OpenNull()
-		if err != nil {
-			w.Close()
-			return stages.Wrap(st.Name(), stages.ExitOSErr, err)
-		}
-		p.OnDone(null.Close)
-		p.Add(stages.Op{Kind: stages.OpDup, Stage: st.Name(), File: null, Num: 0})
-		p.Add(stages.Op{Kind: stages.OpDup, Stage: st.Name(), File: null, Num: 1})
-		p.Add(stages.Op{Kind: stages.OpKeepOpen, Stage: st.Name(), File: w})
-		p.Add(stages.Op{Kind: stages.OpExec, Stage: st.Name(),
-			Exec: stages.Exec{Candidates: []string{path}, Argv: os.Args, Env: wire.Environ(p.Env, &m)},
-			Explain: func(errno syscall.Errno) error {
-				return stages.Wrap(NameFirst, stages.ExitOSErr, &os.PathError{Op: "re-execute", Path: path, Err: errno})
-			}})
 	}
 	// Files passed at fixed numbers go last, once every other step has
 	// used the fds it was given.
@@ -230,6 +203,44 @@ func (st *Stage) Launch(s *stages.State, p *stages.Plan) error {
 		p.Failed(out.PID) // the daemon is gone: undo what it left behind
 	}
 	s.Outcome = &out
+	return nil
+}
+
+// planReexec ends a plan that is not Final with the re-execution of this
+// program as the next generation, reporting on w. It is kept out of
+// Launch, whose frame every launch's stack must hold: the marker and steps
+// it builds are large, and a launch that runs another program (the
+// daemonize command) never needs them.
+func (st *Stage) planReexec(s *stages.State, p *stages.Plan, w *os.File) error {
+	path, exe, err := sys.Executable()
+	if err != nil {
+		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
+	}
+	// The re-executed program plays the generation the plan left off
+	// in: the daemon after the second fork, else the intermediate.
+	role := "intermediate"
+	for _, op := range p.Ops {
+		if op.Kind == stages.OpFork {
+			role = "daemon"
+		}
+	}
+	m := wire.NewMarker(s, role, p.Resume, int(w.Fd()), path, exe)
+	// As a re-executed generation would get: stdin and stdout on
+	// /dev/null, stderr kept for what the program says before
+	// Daemonize (its stdio stage takes care of them after).
+	null, err := sys.OpenNull()
+	if err != nil {
+		return stages.Wrap(st.Name(), stages.ExitOSErr, err)
+	}
+	p.OnDone(null.Close)
+	p.Add(stages.Op{Kind: stages.OpDup, Stage: st.Name(), File: null, Num: 0})
+	p.Add(stages.Op{Kind: stages.OpDup, Stage: st.Name(), File: null, Num: 1})
+	p.Add(stages.Op{Kind: stages.OpKeepOpen, Stage: st.Name(), File: w})
+	p.Add(stages.Op{Kind: stages.OpExec, Stage: st.Name(),
+		Exec: stages.Exec{Candidates: []string{path}, Argv: os.Args, Env: wire.Environ(p.Env, &m)},
+		Explain: func(errno syscall.Errno) error {
+			return stages.Wrap(NameFirst, stages.ExitOSErr, &os.PathError{Op: "re-execute", Path: path, Err: errno})
+		}})
 	return nil
 }
 
