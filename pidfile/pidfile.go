@@ -296,9 +296,12 @@ func removeIfSame(path string, dev, ino uint64, pid int) error {
 	return nil
 }
 
-// writePID writes "PID\n" at offset 0 of a regular file and truncates it
-// to that length (in that order, so a reader never sees an empty file), or
-// just writes it to a character device.
+// writePID writes "PID\n" at offset 0 of a regular file and then, if the
+// file was longer, truncates it to that length (in that order, so a reader
+// never sees an empty file), or just writes it to a character device. The
+// caller holds the lock, so the size read first stays true until the
+// write; a new pidfile is empty and needs no truncation (on ext4 an
+// ftruncate costs ~20 us even when it changes nothing).
 func writePID(f *os.File, path string, pid int, regular bool) error {
 	if pid <= 0 {
 		return stages.Errorf(stageName, stages.ExitCantCreate, "%s: invalid PID %d", path, pid)
@@ -309,8 +312,16 @@ func writePID(f *os.File, path string, pid int, regular bool) error {
 		_, err := f.Write(data)
 		return cantCreate(err)
 	}
+	longer := true
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) == nil {
+		longer = st.Size > int64(len(data))
+	}
 	if _, err := f.WriteAt(data, 0); err != nil {
 		return cantCreate(err)
+	}
+	if !longer {
+		return nil
 	}
 	return cantCreate(f.Truncate(int64(len(data))))
 }

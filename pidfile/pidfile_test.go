@@ -80,6 +80,16 @@ func TestWritePIDReplacesLongerContent(t *testing.T) {
 	if got := readFile(t, path); got != "42\n" {
 		t.Errorf("content %q, want %q", got, "42\n")
 	}
+	// Through the same lock, a longer PID and then a shorter one: each
+	// write leaves exactly its own line.
+	for _, pid := range []int{1234567, 9} {
+		if err := l.WritePID(pid); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := readFile(t, path), strconv.Itoa(pid)+"\n"; got != want {
+			t.Errorf("after WritePID(%d): content %q, want %q", pid, got, want)
+		}
+	}
 }
 
 func TestConflictNamesHolderAndLeavesFileAlone(t *testing.T) {
