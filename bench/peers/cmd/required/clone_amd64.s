@@ -6,7 +6,7 @@
 // clone(CLONE_VM|CLONE_VFORK|SIGCHLD); the child calls exit(0) at once,
 // touching no memory, so the suspended parent's stack stays as it was.
 TEXT ·vforkExit(SB),NOSPLIT,$0-16
-	MOVQ	$0x4011, DI	// CLONE_VM|CLONE_VFORK|SIGCHLD
+	MOVQ	$0x4111, DI	// CLONE_VM (0x100) | CLONE_VFORK (0x4000) | SIGCHLD (17)
 	MOVQ	$0, SI
 	MOVQ	$0, DX
 	MOVQ	$0, R10
