@@ -545,28 +545,28 @@ func daemonFDs(r *runner, work string, t tool) string {
 	}
 	data, _ := os.ReadFile(pidfile)
 	pid := strings.TrimSpace(string(data))
-	// A launcher may return while the program's dynamic loader still has
-	// a library open: count once no fd names a shared object (what was
-	// inherited stays; the loader's file goes within milliseconds).
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	// A launcher may return while the program is still starting: its
+	// dynamic loader or locale set-up can hold a file open for a moment.
+	// What the daemon inherited stays for its whole life, so count the
+	// fewest fds seen over 100 ms.
+	least := -1
+	for i := 0; i < 50; i++ {
 		ents, err := os.ReadDir("/proc/" + pid + "/fd")
 		if err != nil {
 			return "?"
 		}
-		n, loading := 0, false
+		n := 0
 		for _, e := range ents {
 			if fd, _ := strconv.Atoi(e.Name()); fd > 2 {
 				n++
-				target, _ := os.Readlink("/proc/" + pid + "/fd/" + e.Name())
-				loading = loading || strings.Contains(filepath.Base(target), ".so")
 			}
 		}
-		if !loading || time.Now().After(deadline) {
-			return strconv.Itoa(n)
+		if least < 0 || n < least {
+			least = n
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
+	return strconv.Itoa(least)
 }
 
 // cost is one idle daemon's footprint.
