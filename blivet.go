@@ -13,6 +13,7 @@ import (
 	"github.com/blivet-go/blivet/internal/sys"
 	"github.com/blivet-go/blivet/internal/wire"
 	"github.com/blivet-go/blivet/notify"
+	"github.com/blivet-go/blivet/pidfile"
 	"github.com/blivet-go/blivet/privdrop"
 	"github.com/blivet-go/blivet/stages"
 )
@@ -271,6 +272,15 @@ func (c *Context) fail(e *Error, exit bool) error {
 // launcherDone ends the launcher's part with the daemon's outcome.
 func (c *Context) launcherDone() (*Context, error) {
 	out := c.state.Outcome
+	if cfg := &c.state.Config; out.Err != nil && out.PID > 0 && cfg.Pidfile != "" {
+		// The daemon failed and is gone (the launch waits for that,
+		// bounded). If its Go generation had taken the pidfile and was
+		// stopped before it could clean up (at the ready timeout, by
+		// SIGTERM), the file still names it: remove it, unless someone
+		// holds the lock. A pidfile that names another process (the
+		// instance a conflict lost to) is left at once.
+		_ = pidfile.RemoveEnded(cfg.Pidfile, cfg.LockPath(), out.PID, 2*time.Second)
+	}
 	if c.observer != nil {
 		c.observer(Event{Kind: Launched, Name: "launched", Role: c.state.Role, PID: out.PID, Err: out.Err})
 	}

@@ -58,7 +58,10 @@ type pfOpts struct {
 	//   "panic"               ready; on trigger "go": panic without Close
 	//   "return"              ready; on trigger "go": return from the helper's main
 	//   "close-then-wait"     ready; on trigger "go": Close, report "closed", sleep
+	//   "never-ready"         never reports ready (with Timeout: stopped by the launcher)
 	Mode string `json:",omitempty"`
+	// Timeout is WithReadyTimeout's duration ("" for none).
+	Timeout string `json:",omitempty"`
 }
 
 func (o pfOpts) options(h *blivettest.H) []blivet.Option {
@@ -77,6 +80,13 @@ func (o pfOpts) options(h *blivettest.H) []blivet.Option {
 	}
 	if o.Umask != nil {
 		opts = append(opts, blivet.WithUmask(os.FileMode(*o.Umask)))
+	}
+	if o.Timeout != "" {
+		d, err := time.ParseDuration(o.Timeout)
+		if err != nil {
+			panic(err)
+		}
+		opts = append(opts, blivet.WithReadyTimeout(d))
 	}
 	opts = append(opts, blivet.WithForeground(o.Foreground))
 	if o.Reaper {
@@ -160,6 +170,9 @@ func init() {
 		h.Report("daemon", os.Getpid())
 		if o.Mode == "report-error" {
 			ctx.ReportError(&pfAppError{42})
+		}
+		if o.Mode == "never-ready" {
+			pfSleep()
 		}
 		if err := ctx.NotifyParent(); err != nil {
 			h.Report("notify-error", err.Error())
@@ -529,6 +542,27 @@ func TestPidfileCleanup(t *testing.T) {
 				t.Errorf("next start did not overwrite the pidfile: %q, want %d", got, pid2)
 			}
 		})
+	}
+}
+
+// A daemon the launcher stops because it was not ready in time dies of the
+// SIGTERM without cleaning up; the launcher, once it is gone, removes the
+// pidfile it left (it still names it, and nobody holds the lock).
+func TestPidfileRemovedAfterReadyTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.pid")
+	r := pfLaunch(t, pfOpts{Pidfile: path, Mode: "never-ready", Timeout: "300ms"})
+	if r.ExitCode != 75 || !strings.Contains(r.Stderr, "not ready after 300ms") {
+		t.Fatalf("exit %d stderr %q, want 75 and the timeout", r.ExitCode, r.Stderr)
+	}
+	var pid int
+	r.Read("daemon", &pid)
+	// The launcher returned only once the daemon was gone, and removed
+	// its pidfile before returning: nothing to wait for here.
+	if blivettest.Alive(pid) {
+		t.Errorf("daemon %d still runs after the launcher returned", pid)
+	}
+	if pfExists(path) {
+		t.Errorf("pidfile %s left behind (%q) by a daemon stopped at the ready timeout", path, pfRead(t, path))
 	}
 }
 

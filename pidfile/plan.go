@@ -3,6 +3,7 @@ package pidfile
 import (
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -153,6 +154,50 @@ func RemoveStale(path, lockPath string, pid int) error {
 		got, ok := parsePID(data)
 		return ok && got == pid
 	})
+}
+
+// RemoveEnded removes the pidfile at path of the process pid, which failed
+// to get ready and has ended, as RemoveStale does. Its lock may still be
+// held for a moment after the process is reported gone (its last threads,
+// or a child that inherited the descriptor, are ending): when the file
+// names pid, the release is awaited, at most within; a file that names
+// another process (the instance a conflict lost to) is left at once. A
+// file that is not a regular file is never read, so nothing can block.
+func RemoveEnded(path, lockPath string, pid int, within time.Duration) error {
+	if pid <= 0 {
+		return nil
+	}
+	if got, ok := readPIDFile(path); !ok || got != pid {
+		return nil
+	}
+	if lockPath != "" {
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if st, err := Probe(lockPath); err != nil || !st.Held {
+				break
+			}
+		}
+	}
+	return RemoveStale(path, lockPath, pid)
+}
+
+// readPIDFile reads the PID a regular file at path names, without
+// following a link in its last component or blocking on a named pipe.
+func readPIDFile(path string) (int, bool) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, false
+	}
+	buf := make([]byte, 32)
+	n, _ := unix.Pread(fd, buf, 0)
+	if n <= 0 {
+		return 0, false
+	}
+	return parsePID(buf[:n])
 }
 
 // removeIf removes the pidfile path when stale says so of its identity and

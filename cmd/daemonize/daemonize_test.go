@@ -859,16 +859,21 @@ func TestKilledBeforeExecIsNotSuccess(t *testing.T) {
 	r.none()
 }
 
-// TestTimeoutExit75: --timeout gives up on a daemon stuck before the exec.
+// TestTimeoutExit75: --timeout gives up on a daemon stuck before the exec
+// (opening a named pipe nobody reads, after it took the pidfile): 75, the
+// daemon stopped, and the pidfile it wrote removed by the launcher.
 func TestTimeoutExit75(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "fifo")
+	dir := t.TempDir()
+	fifo, pidfile := filepath.Join(dir, "fifo"), filepath.Join(dir, "d.pid")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := daemonize(t, []string{"--timeout", "300ms", "-o", fifo, "/bin/sleep", "100"}).expect(75)
+	r := daemonize(t, []string{"--timeout", "300ms", "-p", pidfile, "-o", fifo, "/bin/sleep", "100"}).expect(75)
 	if !strings.Contains(r.stderr, "300ms") {
 		t.Errorf("stderr %q", r.stderr)
 	}
+	expectNoPidfile(t, pidfile)
+	r.none()
 }
 
 func TestForeground(t *testing.T) {

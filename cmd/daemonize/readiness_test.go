@@ -337,14 +337,20 @@ func TestReadyProgramDiesFirst(t *testing.T) {
 }
 
 // TestReadyTimeout: 75, the program got SIGTERM and is gone (every task),
-// and so is the pidfile.
+// and so is the pidfile. On a loaded machine the portable path's Go daemon
+// may not reach the exec within the timeout: the launcher then stops the
+// daemon itself, and the same must hold.
 func TestReadyTimeout(t *testing.T) {
 	for _, flags := range [][]string{{"--notify"}, {"--ready-fd", "5"}} {
 		t.Run(flags[0], func(t *testing.T) {
 			pidfile := filepath.Join(t.TempDir(), "p.pid")
 			args := append(append([]string{"--timeout", "500ms", "-p", pidfile}, flags...), "/bin/sleep", "100")
 			r := daemonize(t, args).expect(75)
-			if !strings.Contains(r.stderr, "not ready after 500ms; sent SIGTERM to the program") {
+			switch {
+			case strings.Contains(r.stderr, "not ready after 500ms; sent SIGTERM to the program"):
+			case strings.Contains(r.stderr, "not ready after 500ms; sent SIGTERM to the daemon"):
+				t.Logf("the daemon had not reached the exec after 500ms: %q", r.stderr)
+			default:
 				t.Errorf("stderr %q", r.stderr)
 			}
 			expectNoPidfile(t, pidfile)

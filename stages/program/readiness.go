@@ -163,21 +163,14 @@ var (
 )
 
 // removePidfile removes the pidfile of a program that failed to get ready,
-// if it still names that program and nobody holds the lock. A child of the
-// program (systemd-notify, exiting) may hold the inherited lock a moment
-// after the program itself ended: the release is awaited, bounded.
+// if it still names that program and nobody holds the lock (a child of the
+// program, systemd-notify exiting, may hold the inherited lock a moment
+// after the program itself ended: pidfile.RemoveEnded awaits it, bounded).
 func removePidfile(c stages.Config, pid int) {
 	if c.Pidfile == "" {
 		return
 	}
-	lock := c.LockPath()
-	for deadline := time.Now().Add(2 * time.Second); lock != "" && time.Now().Before(deadline); {
-		if st, err := pidfile.Probe(lock); err != nil || !st.Held {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	_ = pidfile.RemoveStale(c.Pidfile, lock, pid)
+	_ = pidfile.RemoveEnded(c.Pidfile, c.LockPath(), pid, 2*time.Second)
 }
 
 // awaitLine waits for a newline on r, the read end of the readiness fd.
