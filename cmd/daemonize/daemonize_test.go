@@ -859,6 +859,14 @@ func TestKilledBeforeExecIsNotSuccess(t *testing.T) {
 	r.none()
 }
 
+// expectNoPidfile fails t if pidfile exists after a failed launch.
+func expectNoPidfile(t *testing.T, pidfile string) {
+	t.Helper()
+	if _, err := os.Stat(pidfile); !os.IsNotExist(err) {
+		t.Errorf("pidfile %s left behind a failed launch (stat: %v)", pidfile, err)
+	}
+}
+
 // TestTimeoutExit75: --timeout gives up on a daemon stuck before the exec
 // (opening a named pipe nobody reads, after it took the pidfile): 75, the
 // daemon stopped, and the pidfile it wrote removed by the launcher.

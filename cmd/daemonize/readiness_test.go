@@ -143,13 +143,6 @@ func expectPidfileIs(t *testing.T, r *launch, pidfile string) int {
 }
 
 // expectNoPidfile checks that the pidfile is gone once the launcher exited.
-func expectNoPidfile(t *testing.T, pidfile string) {
-	t.Helper()
-	if _, err := os.Stat(pidfile); !os.IsNotExist(err) {
-		t.Errorf("pidfile %s left behind a failed launch (stat: %v)", pidfile, err)
-	}
-}
-
 // readyModes are the three readiness options, with a shell program (run
 // by sh -c) that becomes ready after readyDelay, stamping path first.
 type readyMode struct {
