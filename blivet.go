@@ -274,11 +274,14 @@ func (c *Context) launcherDone() (*Context, error) {
 	out := c.state.Outcome
 	if cfg := &c.state.Config; out.Err != nil && out.PID > 0 && cfg.Pidfile != "" {
 		// The daemon failed and is gone (the launch waits for that,
-		// bounded). If its Go generation had taken the pidfile and was
-		// stopped before it could clean up (at the ready timeout, by
-		// SIGTERM), the file still names it: remove it, unless someone
-		// holds the lock. A pidfile that names another process (the
-		// instance a conflict lost to) is left at once.
+		// bounded), but its pidfile may still name it: a program that
+		// ended or was stopped before it was ready, or a Go generation
+		// stopped at the ready timeout before it could clean up. Remove
+		// it unless someone holds the lock (a child of the program that
+		// inherited it may, a moment longer: awaited, bounded). A pidfile
+		// that names another process (the instance a conflict lost to) is
+		// left at once. This is the one place for it, whichever
+		// generation wrote the file.
 		_ = pidfile.RemoveEnded(cfg.Pidfile, cfg.LockPath(), out.PID, 2*time.Second)
 	}
 	if c.observer != nil {

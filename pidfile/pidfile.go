@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -272,10 +273,42 @@ func (w *Written) Remove() error {
 }
 
 // removeIfSame unlinks path if it is the file dev/ino and, when pid is not
-// zero, if its content still names pid.
+// zero, if its content still names pid. It works under the directory
+// opened by safefile's walk (see parentOf), never by path.
 func removeIfSame(path string, dev, ino uint64, pid int) error {
+	dir, base, err := parentOf(path)
+	if err != nil {
+		return err
+	}
+	if dir < 0 {
+		return nil
+	}
+	defer unix.Close(dir)
+	return removeSameAt(dir, path, base, dev, ino, pid)
+}
+
+// parentOf opens path's directory by safefile's walk (a symbolic link on
+// the way is followed only when root or the effective user owns it) and
+// returns it with path's last component. A directory that does not exist
+// gives -1 and no error: there is nothing to remove.
+func parentOf(path string) (dir int, base string, err error) {
+	clean := filepath.Clean(path)
+	dirPath, base := filepath.Split(clean)
+	if dirPath == "" {
+		dirPath = "."
+	}
+	dir, err = safefile.OpenDir(dirPath, stageName, "")
+	if errors.Is(err, unix.ENOENT) {
+		return -1, base, nil
+	}
+	return dir, base, err
+}
+
+// removeSameAt unlinks base in dir (path in messages) if it is the file
+// dev/ino and, when pid is not zero, if its content still names pid.
+func removeSameAt(dir int, path, base string, dev, ino uint64, pid int) error {
 	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
+	if err := unix.Fstatat(dir, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return nil
 		}
@@ -285,23 +318,49 @@ func removeIfSame(path string, dev, ino uint64, pid int) error {
 		return nil
 	}
 	if pid != 0 {
-		data, err := os.ReadFile(path)
-		if got, ok := parsePID(data); err != nil || !ok || got != pid {
+		data, ok := readAt(dir, base, &st)
+		if got, pok := parsePID(data); !ok || !pok || got != pid {
 			return nil
 		}
 	}
-	if err := unix.Unlink(path); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := unix.Unlinkat(dir, base, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return cantCreate(&os.PathError{Op: "remove", Path: path, Err: err})
 	}
 	return nil
 }
 
+// readAt reads the start of base in dir, a pidfile's worth, if it is the
+// regular file st (as fstatat(2) without following saw it): opened with
+// O_NOFOLLOW and O_NONBLOCK, so neither a link nor a named pipe swapped in
+// since is followed or blocks, and a device is never opened.
+func readAt(dir int, base string, st *unix.Stat_t) ([]byte, bool) {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, false
+	}
+	fd, err := unix.Openat(dir, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
+	}
+	defer unix.Close(fd)
+	var now unix.Stat_t
+	if unix.Fstat(fd, &now) != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		return nil, false
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Pread(fd, buf, 0)
+	if err != nil || n < 0 {
+		return nil, false
+	}
+	return buf[:n], true
+}
+
 // writePID writes "PID\n" at offset 0 of a regular file and then, if the
 // file was longer, truncates it to that length (in that order, so a reader
-// never sees an empty file), or just writes it to a character device. The
-// caller holds the lock, so the size read first stays true until the
-// write; a new pidfile is empty and needs no truncation (on ext4 an
-// ftruncate costs ~20 us even when it changes nothing).
+// never sees an empty file), or just writes it to a character device.
+// Under the lock (every writer but WithoutLockfile's) the size read first
+// stays true until the write; a new pidfile is empty and needs no
+// truncation (on ext4 an ftruncate costs ~20 us even when it changes
+// nothing). Writers sharing an unlocked pidfile race either way.
 func writePID(f *os.File, path string, pid int, regular bool) error {
 	if pid <= 0 {
 		return stages.Errorf(stageName, stages.ExitCantCreate, "%s: invalid PID %d", path, pid)

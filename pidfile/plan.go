@@ -158,46 +158,43 @@ func RemoveStale(path, lockPath string, pid int) error {
 
 // RemoveEnded removes the pidfile at path of the process pid, which failed
 // to get ready and has ended, as RemoveStale does. Its lock may still be
-// held for a moment after the process is reported gone (its last threads,
-// or a child that inherited the descriptor, are ending): when the file
-// names pid, the release is awaited, at most within; a file that names
-// another process (the instance a conflict lost to) is left at once. A
-// file that is not a regular file is never read, so nothing can block.
+// held for a moment after the process is reported gone (a child that
+// inherited the descriptor is ending): while the file names pid, the
+// release is awaited, at most within; a file that names another process
+// (the instance a conflict lost to, or one that took the lock since) is
+// left at once.
 func RemoveEnded(path, lockPath string, pid int, within time.Duration) error {
 	if pid <= 0 {
 		return nil
 	}
-	if got, ok := readPIDFile(path); !ok || got != pid {
-		return nil
-	}
-	if lockPath != "" {
-		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if st, err := Probe(lockPath); err != nil || !st.Held {
-				break
-			}
+	deadline := time.Now().Add(within)
+	for names(path, pid) {
+		if lockPath == "" || time.Now().After(deadline) {
+			break
 		}
+		if st, err := Probe(lockPath); err != nil || !st.Held {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	return RemoveStale(path, lockPath, pid)
 }
 
-// readPIDFile reads the PID a regular file at path names, without
-// following a link in its last component or blocking on a named pipe.
-func readPIDFile(path string) (int, bool) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, false
+// names reports whether the pidfile at path is a regular file naming pid
+// (read under safefile's walk, without following or blocking).
+func names(path string, pid int) bool {
+	dir, base, err := parentOf(path)
+	if err != nil || dir < 0 {
+		return false
 	}
-	defer unix.Close(fd)
+	defer unix.Close(dir)
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return 0, false
+	if unix.Fstatat(dir, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return false
 	}
-	buf := make([]byte, 32)
-	n, _ := unix.Pread(fd, buf, 0)
-	if n <= 0 {
-		return 0, false
-	}
-	return parsePID(buf[:n])
+	data, ok := readAt(dir, base, &st)
+	got, pok := parsePID(data)
+	return ok && pok && got == pid
 }
 
 // removeIf removes the pidfile path when stale says so of its identity and
@@ -205,8 +202,13 @@ func readPIDFile(path string) (int, bool) {
 // no instance that takes the lock meanwhile loses its pidfile. A lock held
 // by a live process means the pidfile is not stale: nothing is removed.
 func removeIf(path, lockPath string, stale func(st unix.Stat_t, data []byte) bool) error {
+	dir, base, err := parentOf(path)
+	if err != nil || dir < 0 {
+		return err
+	}
+	defer unix.Close(dir)
 	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
+	if err := unix.Fstatat(dir, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return nil
 	}
 	if lockPath != "" {
@@ -219,9 +221,9 @@ func removeIf(path, lockPath string, stale func(st unix.Stat_t, data []byte) boo
 		}
 		defer l.Unlock()
 	}
-	data, err := os.ReadFile(path)
-	if err != nil || !stale(st, data) {
+	data, ok := readAt(dir, base, &st)
+	if !ok || !stale(st, data) {
 		return nil
 	}
-	return removeIfSame(path, uint64(st.Dev), uint64(st.Ino), 0)
+	return removeSameAt(dir, path, base, uint64(st.Dev), uint64(st.Ino), 0)
 }

@@ -35,7 +35,10 @@ func launch(c *child) (pid uintptr, errno syscall.Errno) {
 		last   syscall.Errno
 		cand   uintptr
 		want   uintptr
+		sized  uintptr // the fd a lock step just read the size of (c.size), ^0 for none
+		known  uintptr // sized as the previous step left it
 	)
+	sized = ^uintptr(0)
 	// Block every signal on this thread until the clone returns, so that
 	// no Go handler runs in the child before it resets them. From here
 	// until the mask is restored nothing can move this goroutine to
@@ -68,6 +71,7 @@ func launch(c *child) (pid uintptr, errno syscall.Errno) {
 steps:
 	for ; i < len(c.ops); i++ {
 		op = &c.ops[i]
+		known, sized = sized, ^uintptr(0)
 		switch op.kind {
 		case stages.OpSetsid:
 			if _, _, errno = syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0); errno != 0 {
@@ -192,10 +196,11 @@ steps:
 			if errno != 0 {
 				goto fail
 			}
-			// Its size under the lock, for a pidfile write on the same file.
-			c.sizeFD, c.size = ^uintptr(0), c.stxA.Size
+			// Its size under the lock, for a pidfile write on the same
+			// file as the very next step (every other step forgets it).
+			c.size = c.stxA.Size
 			if c.stxA.Mask&unix.STATX_SIZE != 0 {
-				c.sizeFD = op.fd
+				sized = op.fd
 			}
 			_, _, errno = syscall.RawSyscall6(unix.SYS_STATX, c.cwd, op.path,
 				unix.AT_SYMLINK_NOFOLLOW, unix.STATX_INO, uintptr(unsafe.Pointer(&c.stxB)), 0)
@@ -214,7 +219,7 @@ steps:
 			// written; its size is known from the lock step on this file,
 			// or read now (a statx costs a fraction of an ext4 ftruncate,
 			// and a new pidfile is empty).
-			if c.sizeFD != op.fd {
+			if known != op.fd {
 				_, _, errno = syscall.RawSyscall6(unix.SYS_STATX, op.fd, uintptr(unsafe.Pointer(&c.empty[0])),
 					unix.AT_EMPTY_PATH, unix.STATX_SIZE, uintptr(unsafe.Pointer(&c.stxB)), 0)
 				if errno != 0 {
@@ -225,7 +230,6 @@ steps:
 					c.size = ^uint64(0)
 				}
 			}
-			c.sizeFD = ^uintptr(0)
 			if _, _, errno = syscall.RawSyscall6(syscall.SYS_PWRITE64, op.fd, uintptr(unsafe.Pointer(&c.digits[n])),
 				uintptr(len(c.digits)-n), 0, 0, 0); errno != 0 {
 				goto fail

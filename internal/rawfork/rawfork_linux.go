@@ -96,8 +96,7 @@ type child struct {
 	digits      [24]byte
 	stxA        unix.Statx_t
 	stxB        unix.Statx_t
-	sizeFD      uintptr // the fd whose size (before the PID is written) is in size; ^0 for none
-	size        uint64
+	size        uint64 // the size a lock step read, before the PID is written
 	ids         [3]uint32
 	caps        [8]uint32 // capget header (2) and two data structs (3 each)
 	keep        [][]byte  // the string arena's chunks
@@ -199,7 +198,7 @@ func marksCloexec(p *stages.Plan) bool {
 // prepare converts p for the raw child.
 func prepare(p *stages.Plan, pipe int, o Options) (*child, []*os.File, error) {
 	vfork := o.Vfork && o.Waiter == nil
-	c := &child{pipe: uintptr(pipe), reset: p.ResetSignals, waiter: -1, closeUnkept: o.CloseUnkept, sizeFD: ^uintptr(0),
+	c := &child{pipe: uintptr(pipe), reset: p.ResetSignals, waiter: -1, closeUnkept: o.CloseUnkept,
 		exec: wire.Encode(wire.Record{Kind: wire.KindExec})}
 	c.ended, c.pidRec = c.bytes(wire.Version+" ended status="), c.bytes(wire.Version+" pid ")
 	c.empty = c.bytes("\x00")

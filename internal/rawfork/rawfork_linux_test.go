@@ -437,14 +437,16 @@ func TestLockAndPID(t *testing.T) {
 // read before the write); a new, empty file ends up the same.
 func TestPIDReplacesLongerContent(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		locked bool
-		before string
+		name       string
+		locked     bool // the pidfile is the file locked just before
+		lockedElse bool // another, empty file is locked just before
+		before     string
 	}{
-		{"locked, longer", true, "4194303999 stale and long\n"},
-		{"locked, empty", true, ""},
-		{"separate, longer", false, "4194303999 stale and long\n"},
-		{"separate, empty", false, ""},
+		{"locked, longer", true, false, "4194303999 stale and long\n"},
+		{"locked, empty", true, false, ""},
+		{"separate, longer", false, false, "4194303999 stale and long\n"},
+		{"separate, empty", false, false, ""},
+		{"separate after another file's lock, longer", false, true, "4194303999 stale and long\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -460,6 +462,16 @@ func TestPIDReplacesLongerContent(t *testing.T) {
 			ops := []stages.Op{{Kind: stages.OpSetsid}, {Kind: stages.OpFork}}
 			if tc.locked {
 				ops = append(ops, stages.Op{Kind: stages.OpLock, File: f, Path: path})
+			}
+			if tc.lockedElse {
+				lock := filepath.Join(dir, "x.lock")
+				lf, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer lf.Close()
+				ops = append(ops, stages.Op{Kind: stages.OpLock, File: lf, Path: lock}, stages.Op{Kind: stages.OpKeepOpen, File: lf})
+				ops[len(ops)-1], ops[len(ops)-2] = ops[len(ops)-2], ops[len(ops)-1] // the lock right before the write
 			}
 			ops = append(ops, stages.Op{Kind: stages.OpWritePID, File: f}, stages.Op{Kind: stages.OpKeepOpen, File: f},
 				stages.Op{Kind: stages.OpExec, Exec: stages.Exec{Candidates: []string{"/bin/sleep"}, Argv: []string{"sleep", "60"}, Announce: true}})

@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/blivet-go/blivet/pidfile"
 	"github.com/blivet-go/blivet/stages"
 )
 
@@ -147,7 +146,8 @@ func (r Readiness) prepare(s *stages.State) error {
 				return err // unkillable (in uninterruptible sleep): its pidfile stays true
 			}
 		}
-		removePidfile(c, pid)
+		// Its pidfile, if it still names it, goes with the launcher's
+		// handling of every failed launch (blivet's launcherDone).
 		return err
 	}
 	return nil
@@ -161,17 +161,6 @@ var (
 	errEnded   = errors.New("ended")
 	errTimeout = errors.New("timeout")
 )
-
-// removePidfile removes the pidfile of a program that failed to get ready,
-// if it still names that program and nobody holds the lock (a child of the
-// program, systemd-notify exiting, may hold the inherited lock a moment
-// after the program itself ended: pidfile.RemoveEnded awaits it, bounded).
-func removePidfile(c stages.Config, pid int) {
-	if c.Pidfile == "" {
-		return
-	}
-	_ = pidfile.RemoveEnded(c.Pidfile, c.LockPath(), pid, 2*time.Second)
-}
 
 // awaitLine waits for a newline on r, the read end of the readiness fd.
 func awaitLine(r *os.File, fd int, deadline time.Time, ended <-chan struct{}) error {
