@@ -318,8 +318,10 @@ func removeSameAt(dir int, path, base string, dev, ino uint64, pid int) error {
 		return nil
 	}
 	if pid != 0 {
-		data, ok := readAt(dir, base, &st)
-		if got, pok := parsePID(data); !ok || !pok || got != pid {
+		// Read only when the content decides: a daemon that dropped
+		// privileges may not read the file it may still unlink.
+		_, data, err := look(dir, base)
+		if got, ok := parsePID(data); err != nil || !ok || got != pid {
 			return nil
 		}
 	}
@@ -329,29 +331,40 @@ func removeSameAt(dir int, path, base string, dev, ino uint64, pid int) error {
 	return nil
 }
 
-// readAt reads the start of base in dir, a pidfile's worth, if it is the
-// regular file st (as fstatat(2) without following saw it): opened with
-// O_NOFOLLOW and O_NONBLOCK, so neither a link nor a named pipe swapped in
-// since is followed or blocks, and a device is never opened.
-func readAt(dir int, base string, st *unix.Stat_t) ([]byte, bool) {
+// errNotRegular is look's error for a file it does not read.
+var errNotRegular = errors.New("not a regular file")
+
+// look reports what base in dir is (fstatat(2) without following) and,
+// for a regular file, a pidfile's worth of its start, read through a
+// descriptor opened with O_NOFOLLOW and O_NONBLOCK and checked to be that
+// same file: nothing swapped in since is followed or can block, and a
+// device is never opened. Anything else gives its stat and errNotRegular.
+func look(dir int, base string) (unix.Stat_t, []byte, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dir, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return st, nil, err
+	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, false
+		return st, nil, errNotRegular
 	}
 	fd, err := unix.Openat(dir, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, false
+		return st, nil, err
 	}
 	defer unix.Close(fd)
 	var now unix.Stat_t
-	if unix.Fstat(fd, &now) != nil || now.Dev != st.Dev || now.Ino != st.Ino {
-		return nil, false
+	if err := unix.Fstat(fd, &now); err != nil {
+		return st, nil, err
+	}
+	if now.Dev != st.Dev || now.Ino != st.Ino {
+		return st, nil, unix.ESTALE
 	}
 	buf := make([]byte, 64)
 	n, err := unix.Pread(fd, buf, 0)
-	if err != nil || n < 0 {
-		return nil, false
+	if err != nil {
+		return st, nil, err
 	}
-	return buf[:n], true
+	return st, buf[:n], nil
 }
 
 // writePID writes "PID\n" at offset 0 of a regular file and then, if the

@@ -52,13 +52,15 @@ func (st *Stage) Plan(s *stages.State, p *stages.Plan) error {
 			return nil, stages.ErrNoRawForm
 		}
 		files = append(files, f)
-		if path == c.Pidfile {
-			// After a failed launch: only the pidfile, only when nobody
-			// holds the lock, and only when it names the failed daemon or
-			// is the empty file this launch created. A separate lockfile is
-			// never removed.
-			dev, ino, created := uint64(o.Stat.Dev), uint64(o.Stat.Ino), o.Created
-			p.OnFailure(func(pid int) { removeFailed(o.Path, lockPath, dev, ino, created, pid) })
+		if path == c.Pidfile && o.Created {
+			// After a failed launch whose daemon never wrote its PID, the
+			// empty file this launch created goes (only the pidfile, only
+			// when nobody holds the lock; a separate lockfile is never
+			// removed). A pidfile that names the failed daemon is the
+			// launcher's to remove, whichever generation wrote it
+			// (RemoveEnded).
+			dev, ino := uint64(o.Stat.Dev), uint64(o.Stat.Ino)
+			p.OnFailure(func(int) { removeCreated(o.Path, lockPath, dev, ino) })
 		}
 		return f, nil
 	}
@@ -132,14 +134,12 @@ func writeError(path string) func(syscall.Errno) error {
 	}
 }
 
-// removeFailed removes the pidfile path after a failed launch, if it is
-// still the file dev/ino and it names the failed daemon pid, or this
-// launch created it (created) and it is still empty. See removeIf.
-func removeFailed(path, lockPath string, dev, ino uint64, created bool, pid int) {
+// removeCreated removes the pidfile path this launch created after a
+// failed launch, if it is still that file (dev/ino) and still empty. See
+// removeIf.
+func removeCreated(path, lockPath string, dev, ino uint64) {
 	_ = removeIf(path, lockPath, func(st unix.Stat_t, data []byte) bool {
-		got, ok := parsePID(data)
-		same := uint64(st.Dev) == dev && uint64(st.Ino) == ino
-		return same && ((pid > 0 && ok && got == pid) || (created && len(data) == 0))
+		return uint64(st.Dev) == dev && uint64(st.Ino) == ino && len(data) == 0
 	})
 }
 
@@ -188,13 +188,9 @@ func names(path string, pid int) bool {
 		return false
 	}
 	defer unix.Close(dir)
-	var st unix.Stat_t
-	if unix.Fstatat(dir, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
-		return false
-	}
-	data, ok := readAt(dir, base, &st)
-	got, pok := parsePID(data)
-	return ok && pok && got == pid
+	_, data, err := look(dir, base)
+	got, ok := parsePID(data)
+	return err == nil && ok && got == pid
 }
 
 // removeIf removes the pidfile path when stale says so of its identity and
@@ -209,7 +205,7 @@ func removeIf(path, lockPath string, stale func(st unix.Stat_t, data []byte) boo
 	defer unix.Close(dir)
 	var st unix.Stat_t
 	if err := unix.Fstatat(dir, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return nil
+		return nil // nothing there: nothing to remove, and no lock to take
 	}
 	if lockPath != "" {
 		if s, err := Probe(lockPath); err != nil || s.Held {
@@ -221,8 +217,10 @@ func removeIf(path, lockPath string, stale func(st unix.Stat_t, data []byte) boo
 		}
 		defer l.Unlock()
 	}
-	data, ok := readAt(dir, base, &st)
-	if !ok || !stale(st, data) {
+	// Looked at again under the lock: what is decided on is what is
+	// removed (removeSameAt checks the identity once more).
+	st, data, err := look(dir, base)
+	if err != nil || !stale(st, data) {
 		return nil
 	}
 	return removeSameAt(dir, path, base, uint64(st.Dev), uint64(st.Ino), 0)
