@@ -112,29 +112,15 @@ func (c *child) cstr(s string) (uintptr, error) {
 	if strings.IndexByte(s, 0) >= 0 {
 		return 0, syscall.EINVAL
 	}
-	if len(s)+1 > cap(c.arena)-len(c.arena) {
-		c.grow(len(s) + 1)
-	}
-	at := len(c.arena)
-	c.arena = append(c.arena, s...)
-	c.arena = append(c.arena, 0)
+	at := c.reserve(len(s) + 1)
+	c.arena = append(append(c.arena, s...), 0)
 	return uintptr(unsafe.Pointer(&c.arena[at])), nil
-}
-
-// grow starts a new arena chunk with room for at least n bytes (a whole
-// environment usually fits in the first).
-func (c *child) grow(n int) {
-	c.arena = make([]byte, 0, max(n, 4<<10))
-	c.keep = append(c.keep, c.arena[:cap(c.arena)])
 }
 
 // bytes copies s into the arena and returns the copy: the raw children's
 // fixed records share the arena's allocation instead of one each.
 func (c *child) bytes(s string) []byte {
-	if len(s) > cap(c.arena)-len(c.arena) {
-		c.grow(len(s))
-	}
-	at := len(c.arena)
+	at := c.reserve(len(s))
 	c.arena = append(c.arena, s...)
 	return c.arena[at:len(c.arena):len(c.arena)]
 }
@@ -142,13 +128,21 @@ func (c *child) bytes(s string) []byte {
 // rawRecordPrefix copies the start of step's failure record into the
 // arena, as bytes does.
 func (c *child) rawRecordPrefix(step int) []byte {
-	const room = len(wire.Version) + 48 // " raw step=" + a number + " errno="
-	if room > cap(c.arena)-len(c.arena) {
-		c.grow(room)
-	}
-	at := len(c.arena)
-	c.arena = wire.AppendRawRecordPrefix(c.arena, step) // within capacity: never moves
+	at := c.reserve(len(wire.Version) + 48) // " raw step=" + a number + " errno="
+	c.arena = wire.AppendRawRecordPrefix(c.arena, step)
 	return c.arena[at:len(c.arena):len(c.arena)]
+}
+
+// reserve makes room for n more bytes in the arena's current chunk, and
+// returns where they start. A chunk with less room is left as it is and a
+// new one started (a whole environment usually fits in the first), so
+// appending up to n bytes never moves what earlier calls returned.
+func (c *child) reserve(n int) int {
+	if n > cap(c.arena)-len(c.arena) {
+		c.arena = make([]byte, 0, max(n, 4<<10))
+		c.keep = append(c.keep, c.arena[:cap(c.arena)])
+	}
+	return len(c.arena)
 }
 
 func (c *child) cstrs(ss []string) ([]uintptr, error) {
