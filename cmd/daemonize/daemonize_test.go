@@ -632,6 +632,30 @@ func TestPidfileIsTheProgramsAndLocked(t *testing.T) {
 	}
 }
 
+// TestPidfileReplacesLongerStaleContent: a stale pidfile longer than the
+// new PID (a crashed instance's, with junk after it) ends up holding
+// exactly the program's PID and a newline, whether the pidfile is the lock
+// or a separate lockfile is (the raw child knows the size from its lock
+// step, or reads it; on the portable path the Go stage writes it).
+func TestPidfileReplacesLongerStaleContent(t *testing.T) {
+	for _, lock := range []bool{false, true} {
+		dir := t.TempDir()
+		pidfile := filepath.Join(dir, "d.pid")
+		if err := os.WriteFile(pidfile, []byte("4194303999 stale, and longer than any PID\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"-p", pidfile}
+		if lock {
+			args = append(args, "-l", filepath.Join(dir, "d.lock"))
+		}
+		r := daemonize(t, append(args, "/bin/sleep", "100")).expect(0)
+		pid := r.daemon()
+		if got, want := readFile(t, pidfile), fmt.Sprintf("%d\n", pid); got != want {
+			t.Errorf("separate lockfile %v: pidfile %q, want exactly %q", lock, got, want)
+		}
+	}
+}
+
 // flockHolder returns the PID /proc/locks names for the flock on path, 0
 // if none.
 func flockHolder(t *testing.T, path string) int {
